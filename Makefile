@@ -1,0 +1,41 @@
+# Every target bootstraps .venv itself (python3 -m venv + pip from requirements.lock); the venv is
+# rebuilt from scratch whenever requirements.lock or pyproject.toml changes. No conda needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: study test smoke lab bench report lint clean
+
+$(STAMP): requirements.lock pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+study: $(STAMP)  ## run every study in default mode into results/
+	$(BIN)/mtlkit run all --mode default
+
+test: $(STAMP)  ## the test suite (what CI runs)
+	$(BIN)/python -m pytest -q
+
+smoke: $(STAMP)  ## every notebook in smoke mode, into a temporary folder
+	$(BIN)/mtlkit run all --mode smoke --out "$$(mktemp -d)"
+
+bench: $(STAMP)  ## speed measurements into results/benchmarks/
+	$(BIN)/python -m benchmarks
+
+report: $(STAMP)  ## print every study's claims table from results/
+	$(BIN)/mtlkit report
+
+lint: $(STAMP)
+	$(BIN)/ruff check mtlkit tests benchmarks
+	$(BIN)/ruff format --check mtlkit tests benchmarks
+
+lab: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[lab]'
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf $(VENV) results/smoke results/full

@@ -1,0 +1,6 @@
+"""``python -m benchmarks``: run every benchmark and write ``results/benchmarks/*.csv``."""
+
+from benchmarks import training
+
+if __name__ == "__main__":
+    training.main()

@@ -1,0 +1,120 @@
+"""``mtlkit``: list the studies, run them through papermill, print their claims.
+
+    mtlkit list
+    mtlkit run 00 --mode smoke -p seeds 2 -p tasks left,right --out /tmp/runs
+    mtlkit run all                      # every study, default mode, into results/
+    mtlkit report                       # every claims table under results/
+
+Parameters are validated (same path as the notebook's ``start``) before a kernel starts, so a bad
+``-p`` fails in about a second with the parameter's name and what is allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mtlkit.study import MODES, ParameterError, StudySpec, describe, output_dir, validate
+
+
+def _studies(name: str) -> list[StudySpec]:
+    from mtlkit.catalog import STUDIES, get_study
+
+    return list(STUDIES.values()) if name == "all" else [get_study(name)]
+
+
+def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: str | None = None) -> Path:
+    """Validate, execute the notebook with papermill, and move the executed copy into the output folder."""
+    import papermill as pm
+
+    given = dict(params)
+    if mode is not None:
+        given["mode"] = mode
+    resolved = validate(spec, given)
+    folder = output_dir(spec.name, resolved["mode"], None if out is None else str(Path(out) / spec.name))
+    inject = {k: resolved[k] for k in given} | {"mode": resolved["mode"], "out": str(folder)}
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{spec.name}.ipynb"
+    tmp = folder / f".{spec.name}.running.ipynb"
+    try:
+        pm.execute_notebook(str(spec.notebook), str(tmp), parameters=inject, cwd=str(spec.notebook.parent),
+                            progress_bar=False, kernel_name="python3")
+    except pm.PapermillExecutionError as e:
+        failed = folder / f"{spec.name}.failed.ipynb"
+        os.replace(tmp, failed)
+        raise RuntimeError(f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (see {failed})") from None
+    os.replace(tmp, final)  # atomic: the executed notebook appears whole or not at all
+    return final
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="mtlkit", description="Reproducible multi-task learning studies.")
+    sub = ap.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the studies and their parameters")
+    r = sub.add_parser("run", help="execute study notebooks with papermill")
+    r.add_argument("study", help="study name or number (00, 00_landscape) or 'all'")
+    r.add_argument("--mode", choices=MODES, default=None, help="smoke | default | full (default: $MTLKIT_MODE or default)")
+    r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="set a parameter (repeatable); lists as a,b,c")
+    r.add_argument("--out", default=None, help="write <OUT>/<study>/ instead of results/")
+    rep = sub.add_parser("report", help="print every claims table under a results folder")
+    rep.add_argument("--results", default=None, help="results folder (default: the repository's results/)")
+    return ap.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mtlkit`` command."""
+    args = _parse(argv)
+    try:
+        if args.command == "list":
+            _list()
+        elif args.command == "report":
+            _report(args.results)
+        else:
+            specs = _studies(args.study)
+            params = dict(args.param)
+            for spec in specs:  # validate every study before running any
+                validate(spec, {**params, **({"mode": args.mode} if args.mode else {})})
+            for spec in specs:
+                t0 = time.time()
+                path = run_study(spec, args.mode, params, args.out)
+                print(f"{spec.name}: {time.time() - t0:.1f} s -> {path.parent}")
+    except (ParameterError, RuntimeError, FileNotFoundError) as e:
+        print(f"mtlkit: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _list() -> None:
+    from mtlkit.catalog import STUDIES
+
+    for spec in STUDIES.values():
+        print(f"{spec.name}: {spec.title}\n  paper: {spec.paper}\n  parameters:")
+        for name, kind, default, allowed, help_ in describe(spec):
+            print(f"    {name:<12} {kind:<5} default: {default}\n{'':18}allowed: {allowed}\n{'':18}{help_}")
+        print()
+
+
+def _report(results: str | None) -> None:
+    import pandas as pd
+
+    from mtlkit.results import REPO_DIR, read_json
+    from mtlkit.stats import Claim, claims_table
+
+    root = Path(results) if results else REPO_DIR / "results"
+    files = sorted(root.glob("*/claims.json"))
+    if not files:
+        raise FileNotFoundError(f"no */claims.json under {root}; run `make study` first")
+    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+        for f in files:
+            data = read_json(f)
+            claims = [Claim(**{k: (float("nan") if v is None else v) for k, v in c.items()}) for c in data["claims"]]
+            print(f"== {data['study']}\n{claims_table(claims).to_string(index=False)}\n")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

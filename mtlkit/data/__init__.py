@@ -1,0 +1,16 @@
+"""Task environments; every builder returns a :class:`~mtlkit.data.base.MultiTaskData`."""
+
+from mtlkit.data.base import MultiTaskData, TaskSpec
+
+__all__ = ["MultiTaskData", "TaskSpec", "make_data"]
+
+
+def make_data(name: str, **kwargs) -> MultiTaskData:
+    """A task environment by name: ``multidigits`` or ``correlated`` (kwargs go to its builder)."""
+    from mtlkit.data.correlated import make_correlated
+    from mtlkit.data.multidigits import make_multidigits
+
+    builders = {"multidigits": make_multidigits, "correlated": make_correlated}
+    if name not in builders:
+        raise ValueError(f"unknown data set {name!r}; known: {list(builders)}")
+    return builders[name](**kwargs)

@@ -1,0 +1,76 @@
+"""Sharing schemes: hard parameter sharing, and one separate network per task.
+
+Hard sharing (Caruana 1997): one trunk for all tasks, one small tower per task - the survey's
+(Crawshaw 2020, section 2.1) baseline architecture. Separate networks are the single-task reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from mtlkit.data.base import TaskSpec
+from mtlkit.models.blocks import make_trunk, mlp
+
+
+class HardSharing(nn.Module):
+    """A shared trunk and one tower per task: ``forward(x, tasks) -> {task: output}``."""
+
+    def __init__(self, trunk: nn.Module, tasks: Sequence[TaskSpec], tower: Sequence[int] = ()) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.heads = nn.ModuleDict({t.name: mlp(trunk.out_dim, tower, t.n_outputs) for t in tasks})
+
+    def forward(self, x: Tensor, tasks: Sequence[str] | None = None) -> dict[str, Tensor]:
+        z = self.trunk(x)
+        return {t: self.heads[t](z) for t in (tasks or self.heads.keys())}
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters every task's loss reaches (the trunk)."""
+        return list(self.trunk.parameters())
+
+
+class SeparateNetworks(nn.Module):
+    """One full network (trunk + tower) per task; no parameter is shared."""
+
+    def __init__(self, nets: dict[str, nn.Module]) -> None:
+        super().__init__()
+        self.nets = nn.ModuleDict(nets)
+
+    def forward(self, x: Tensor, tasks: Sequence[str] | None = None) -> dict[str, Tensor]:
+        return {t: self.nets[t](x, [t])[t] for t in (tasks or self.nets.keys())}
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return []
+
+
+ARCHITECTURES = ("hard", "separate")
+
+
+def build_model(
+    architecture: str,
+    in_shape: Sequence[int],
+    tasks: Sequence[TaskSpec],
+    *,
+    trunk: str = "mlp",
+    width: int = 128,
+    depth: int = 2,
+    tower: Sequence[int] = (),
+) -> nn.Module:
+    """A model by name: ``hard`` (:class:`HardSharing`) or ``separate`` (:class:`SeparateNetworks`).
+
+    Examples
+    --------
+    >>> from mtlkit.data.base import TaskSpec
+    >>> m = build_model("hard", (1, 8, 16), [TaskSpec("a", "classification", 3)], width=16)
+    >>> import torch; m(torch.zeros(2, 1, 8, 16))["a"].shape
+    torch.Size([2, 3])
+    """
+    if architecture == "hard":
+        return HardSharing(make_trunk(trunk, in_shape, width, depth), tasks, tower)
+    if architecture == "separate":
+        return SeparateNetworks(
+            {t.name: HardSharing(make_trunk(trunk, in_shape, width, depth), [t], tower) for t in tasks}
+        )
+    raise ValueError(f"unknown architecture {architecture!r}; known: {list(ARCHITECTURES)}")

@@ -1,0 +1,106 @@
+"""Everything a study writes to disk: atomic writes, tidy CSV, JSON, figures, and source hashes.
+
+A write goes to a temporary file in the target folder and is moved into place with ``os.replace``,
+which is atomic on POSIX and Windows: a reader (or a killed process) sees the old file or the new
+one, never half of one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be read by others
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented, key-sorted JSON (NaN written as null), atomically."""
+    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
+
+
+def write_csv(path: str | os.PathLike, df: pd.DataFrame) -> Path:
+    """Write a tidy table as CSV atomically; the same frame always gives the same bytes."""
+    return atomic_write_text(path, df.to_csv(index=False, lineterminator="\n"))
+
+
+def save_figure(path: str | os.PathLike, fig: Any, dpi: int = 120) -> Path:
+    """Save a matplotlib figure as PNG atomically (metadata stripped, so bytes depend on pixels only)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def _jsonable(obj: Any) -> Any:
+    """Convert numpy scalars, paths and non-finite floats into plain JSON values."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def hash_files(paths: list[Path], root: Path) -> str:
+    """SHA-256 over the relative names and contents of ``paths`` (sorted), as hex."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(p.relative_to(root).as_posix().encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def mtlkit_hash() -> str:
+    """Hash of every ``mtlkit/**/*.py`` source: a change to the library changes it."""
+    return hash_files(list(PACKAGE_DIR.rglob("*.py")), PACKAGE_DIR)
+
+
+def notebook_hash(path: str | os.PathLike) -> str:
+    """Hash of a notebook's cell types and sources only (outputs and metadata do not count)."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+             for c in nb["cells"]]
+    return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """Read a JSON file written by :func:`write_json`."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

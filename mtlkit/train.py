@@ -1,0 +1,153 @@
+"""One training loop for every study: :func:`fit`, :func:`evaluate`, and :func:`train_and_evaluate`.
+
+The loop is visible in one place: minibatches by index permutation, per-task losses, the weighting
+method's backward pass, an optimizer step; validation after every epoch, and the best epoch's weights
+restored at the end (selection on the summed validation loss, never on test).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import trange
+
+from mtlkit.data.base import MultiTaskData, TaskSpec
+from mtlkit.weighting import Weighting, make_weighting
+
+
+class TrainingDiverged(RuntimeError):
+    """A task loss became NaN or infinite; raised instead of writing non-finite results."""
+
+
+def task_loss(task: TaskSpec, out: Tensor, target: Tensor) -> Tensor:
+    """Cross-entropy for classification, mean squared error for regression."""
+    if task.kind == "classification":
+        return F.cross_entropy(out, target)
+    return F.mse_loss(out, target)
+
+
+def _optimizer(name: str, params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; known: ['adam', 'sgd']")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: MultiTaskData, split: str, tasks: Sequence[str] | None = None,
+             batch_size: int = 4096) -> pd.DataFrame:
+    """Loss (and accuracy for classification) of every task on ``split``, as tidy rows."""
+    model.eval()
+    tasks = list(tasks or data.task_names)
+    totals = {t: [0.0, 0.0] for t in tasks}  # summed loss, correct
+    for x, y in data.batches(split, batch_size, shuffle=False):
+        out = model(x, tasks)
+        for t in tasks:
+            spec = data.task(t)
+            totals[t][0] += float(task_loss(spec, out[t], y[t])) * len(x)
+            if spec.kind == "classification":
+                totals[t][1] += float((out[t].argmax(1) == y[t]).sum())
+    n = data.n(split)
+    rows = []
+    for t in tasks:
+        rows.append({"split": split, "task": t, "metric": "loss", "value": totals[t][0] / n})
+        if data.task(t).kind == "classification":
+            rows.append({"split": split, "task": t, "metric": "accuracy", "value": totals[t][1] / n})
+    model.train()
+    return pd.DataFrame(rows)
+
+
+def fit(
+    model: nn.Module,
+    data: MultiTaskData,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    weighting: str | Weighting = "equal",
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    restore_best: bool = True,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Train ``model`` on all tasks of ``data``; return the tidy history ``(epoch, split, task, metric, value)``.
+
+    ``weighting`` is a name from :data:`mtlkit.weighting.WEIGHTINGS` (or an instance). The minibatch
+    order and any randomness of the weighting come from ``seed``. Raises :class:`TrainingDiverged` on a
+    non-finite loss.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    tasks = data.task_names
+    gen = torch.Generator().manual_seed(seed)
+    combiner = make_weighting(weighting, data.tasks, generator=gen) if isinstance(weighting, str) else weighting
+    device = data.x["train"].device
+    model.to(device)
+    combiner.to(device)
+    opt = _optimizer(optimizer, list(model.parameters()) + list(combiner.parameters()), lr, weight_decay)
+    shared = model.shared_parameters() if hasattr(model, "shared_parameters") else []
+    history: list[pd.DataFrame] = []
+    best = (math.inf, 0, None)
+    model.train()
+    for epoch in trange(1, epochs + 1, desc="epochs", disable=not progress, leave=False):
+        sums, weights, steps = torch.zeros(len(tasks)), torch.zeros(len(tasks)), 0
+        for x, y in data.batches("train", batch_size, gen):
+            out = model(x, tasks)
+            losses = torch.stack([task_loss(data.task(t), out[t], y[t]) for t in tasks])
+            if not torch.isfinite(losses).all():
+                bad = [t for t, v in zip(tasks, losses.tolist()) if not math.isfinite(v)]
+                raise TrainingDiverged(
+                    f"non-finite loss for task(s) {bad} at epoch {epoch}, step {steps + 1} "
+                    f"(weighting={combiner.__class__.__name__}, lr={lr}); lower the learning rate"
+                )
+            opt.zero_grad(set_to_none=True)
+            w = combiner.backward(losses, shared)
+            opt.step()
+            sums += losses.detach().cpu()
+            weights += w.cpu()
+            steps += 1
+        combiner.epoch_end(sums / steps)
+        rows = [{"split": "train", "task": t, "metric": m, "value": float(v[i] / steps)}
+                for i, t in enumerate(tasks) for m, v in (("loss", sums), ("weight", weights))]
+        val = evaluate(model, data, "val")
+        history.append(pd.concat([pd.DataFrame(rows), val], ignore_index=True).assign(epoch=epoch))
+        val_total = float(val.loc[val.metric == "loss", "value"].sum())
+        if restore_best and val_total < best[0]:
+            best = (val_total, epoch, copy.deepcopy(model.state_dict()))
+    if restore_best and best[2] is not None:
+        model.load_state_dict(best[2])
+    hist = pd.concat(history, ignore_index=True)
+    hist.attrs["best_epoch"] = best[1] if restore_best else epochs
+    return hist[["epoch", "split", "task", "metric", "value"]]
+
+
+def train_and_evaluate(config: dict[str, Any]) -> pd.DataFrame:
+    """A run as a pure function of ``config``: build data and model, :func:`fit`, evaluate val and test.
+
+    ``config`` holds ``data`` (``name`` + builder kwargs), ``model`` (:func:`~mtlkit.models.build_model`
+    kwargs), ``fit`` (:func:`fit` kwargs), ``seed`` and ``device``. Returns tidy rows: the history
+    (``epoch`` >= 1) and the restored model's final ``val``/``test`` metrics (``epoch`` = 0).
+    """
+    from mtlkit.data import make_data
+    from mtlkit.models import build_model
+    from mtlkit.study import seed_everything
+
+    seed = int(config["seed"])
+    seed_everything(seed)
+    data = make_data(**config["data"]).to(config.get("device", "cpu"))
+    model = build_model(in_shape=data.input_shape, tasks=data.tasks, **config["model"])
+    hist = fit(model, data, seed=seed, **config["fit"])
+    final = pd.concat([evaluate(model, data, s) for s in ("val", "test")], ignore_index=True)
+    final["epoch"] = 0
+    final = pd.concat([final, pd.DataFrame([{"epoch": 0, "split": "val", "task": "all", "metric": "best_epoch",
+                                             "value": float(hist.attrs["best_epoch"])}])], ignore_index=True)
+    return pd.concat([hist, final], ignore_index=True)

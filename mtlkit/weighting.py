@@ -1,0 +1,254 @@
+"""How task losses (or their gradients) are combined into one update: one registry, selected by name.
+
+Every entry is a small :class:`Weighting` whose :meth:`~Weighting.backward` receives the per-task
+losses (a ``(T,)`` tensor in task order) and the shared parameters, performs the backward pass, and
+returns the weights it used (for logging). Methods that need per-task gradients get them from
+:func:`task_gradients`, over *all* shared parameters (exact at this scale; the papers often use the
+last shared layer or the representation to save compute). Randomness (PCGrad's task order) comes
+from an explicit :class:`torch.Generator`, never from global state.
+
+The baselines follow the survey (Crawshaw 2020, arXiv 2009.09796, section 3):
+
+========== ============================================================ ================
+name       method                                                       paper
+========== ============================================================ ================
+equal      sum of the task losses                                       -
+uncertainty homoscedastic uncertainty weighting                         Kendall+ 2018
+dwa        dynamic weight average                                       Liu+ 2019
+gradnorm   gradient normalization                                       Chen+ 2018
+pcgrad     projecting conflicting gradients                             Yu+ 2020
+mgda       multiple-gradient descent (min-norm point, exact gradients)  Sener & Koltun 2018
+========== ============================================================ ================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from mtlkit.data.base import TaskSpec
+
+
+def task_gradients(losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+    """The ``(T, P)`` matrix of each task loss's gradient w.r.t. the flattened ``shared`` parameters.
+
+    One batched backward pass (``is_grads_batched``); the graph is kept for the update that follows.
+    """
+    eye = torch.eye(len(losses), device=losses.device, dtype=losses.dtype)
+    grads = torch.autograd.grad(
+        losses, list(shared), grad_outputs=eye, is_grads_batched=True, retain_graph=True,
+        allow_unused=True, materialize_grads=True,
+    )
+    return torch.cat([g.reshape(len(losses), -1) for g in grads], dim=1)
+
+
+def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """PCGrad (Yu et al. 2020, arXiv 2001.06782): project each task gradient off the others it conflicts with.
+
+    For each task ``i`` (and, in random order, each other task ``j``), if ``g_i . g_j < 0`` remove from
+    ``g_i`` its component along ``g_j``; return the sum of the projected gradients. As in the paper,
+    the projections use the *original* ``g_j``; the order comes from ``generator``.
+
+    Examples
+    --------
+    >>> pcgrad(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))
+    tensor([0.5000, 1.5000])
+    """
+    T = len(grads)
+    out = grads.clone()
+    for i in range(T):
+        for j in torch.randperm(T, generator=generator).tolist():
+            if j == i:
+                continue
+            dot = out[i] @ grads[j]
+            if dot < 0:
+                out[i] = out[i] - dot / grads[j].pow(2).sum().clamp_min(1e-20) * grads[j]
+    return out.sum(0)
+
+
+def min_norm_weights(gram: Tensor, iters: int = 250, tol: float = 1e-8) -> Tensor:
+    """Convex weights ``lam`` minimising ``|sum_t lam_t g_t|^2`` given the Gram matrix ``G G^T``.
+
+    The min-norm problem of MGDA (Desideri 2012; Sener & Koltun 2018, arXiv 1810.04650): closed form
+    for two tasks, Frank-Wolfe with exact line search otherwise.
+
+    Examples
+    --------
+    >>> g = torch.tensor([[1.0, 0.0], [0.0, 1.0]]); min_norm_weights(g @ g.T)
+    tensor([0.5000, 0.5000])
+    >>> g = torch.tensor([[1.0, 0.0], [2.0, 0.0]]); min_norm_weights(g @ g.T)
+    tensor([1., 0.])
+    """
+    M = gram.detach().double().cpu().numpy()
+    T = len(M)
+    if T == 1:
+        return torch.ones(1)
+    if T == 2:
+        denom = M[0, 0] + M[1, 1] - 2 * M[0, 1]
+        gamma = 0.5 if denom <= 0 else float(np.clip((M[1, 1] - M[0, 1]) / denom, 0.0, 1.0))
+        return torch.tensor([gamma, 1 - gamma], dtype=torch.float32)
+    lam = np.full(T, 1.0 / T)  # numpy: a T x T problem is far faster here than in torch
+    for _ in range(iters):
+        Ml = M @ lam
+        t = int(np.argmin(Ml))
+        vv, vg, gg = lam @ Ml, Ml[t], M[t, t]
+        denom = vv - 2 * vg + gg
+        gamma = 1.0 if denom <= 0 else float(np.clip((vv - vg) / denom, 0.0, 1.0))
+        step = -gamma * lam
+        step[t] += gamma
+        lam = lam + step
+        if np.abs(step).sum() < tol:
+            break
+    return torch.tensor(lam, dtype=torch.float32)
+
+
+class Weighting(nn.Module):
+    """Base class: ``backward(losses, shared)`` does the backward pass and returns the weights used."""
+
+    def __init__(self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.tasks = list(tasks)
+        self.generator = generator
+
+    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        """Per-task loss weights; the default backward minimises ``sum_t w_t L_t``."""
+        return torch.ones_like(losses)
+
+    def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        w = self.weights(losses, shared)
+        (w.detach() * losses).sum().backward()
+        return w.detach()
+
+    def epoch_end(self, train_losses: Tensor) -> None:
+        """Called with the epoch's mean training loss per task (used by DWA)."""
+
+
+class Equal(Weighting):
+    """Equal weights: minimise the plain sum of task losses (the usual, and often hard to beat, baseline)."""
+
+
+class Uncertainty(Weighting):
+    """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla 2018, arXiv 1705.07115).
+
+    Learns ``s_t = log sigma_t^2`` per task and minimises ``c_t exp(-s_t) L_t + s_t / 2`` with
+    ``c_t = 1`` for classification and ``1/2`` for regression, as in the paper's derivation.
+    """
+
+    def __init__(self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None) -> None:
+        super().__init__(tasks, generator)
+        self.log_var = nn.Parameter(torch.zeros(len(self.tasks)))
+        self.register_buffer("scale", torch.tensor([1.0 if t.kind == "classification" else 0.5 for t in self.tasks]))
+
+    def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        w = self.scale * torch.exp(-self.log_var)
+        (w * losses + self.log_var / 2).sum().backward()
+        return w.detach()
+
+
+class DWA(Weighting):
+    """Dynamic Weight Average (Liu, Johns & Davison 2019, arXiv 1803.10704).
+
+    ``w_t = T softmax_t(r_t / temperature)`` with ``r_t = L_t(e-1) / L_t(e-2)``, the ratio of the last
+    two epochs' mean training losses; equal weights for the first two epochs.
+    """
+
+    def __init__(self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None, temperature: float = 2.0) -> None:
+        super().__init__(tasks, generator)
+        self.temperature = temperature
+        self.history: list[Tensor] = []
+
+    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        if len(self.history) < 2:
+            return torch.ones_like(losses)
+        r = (self.history[-1] / self.history[-2].clamp_min(1e-12)).to(losses)
+        return len(losses) * torch.softmax(r / self.temperature, dim=0)
+
+    def epoch_end(self, train_losses: Tensor) -> None:
+        self.history = [*self.history[-1:], train_losses.detach().cpu()]
+
+
+class GradNorm(Weighting):
+    """GradNorm (Chen et al. 2018, arXiv 1711.02257): balance gradient norms by relative training rate.
+
+    With ``G_t = w_t |g_t|`` and ``r_t = (L_t / L_t(0)) / mean``, the weights move down the gradient of
+    ``sum_t |G_t - mean(G) r_t^alpha|`` (target held constant), by a step of ``lr``, and are
+    renormalised to sum to ``T``. ``g_t`` is over all shared parameters (the paper uses the last
+    shared layer, to save compute).
+    """
+
+    def __init__(self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None, alpha: float = 1.5, lr: float = 0.025) -> None:
+        super().__init__(tasks, generator)
+        self.alpha, self.lr = alpha, lr
+        self.register_buffer("w", torch.ones(len(self.tasks)))
+        self.initial: Tensor | None = None
+
+    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        w = self.w.clone()
+        if not shared:
+            return w
+        norms = task_gradients(losses, shared).norm(dim=1).detach()
+        lossd = losses.detach()
+        if self.initial is None:
+            self.initial = lossd.clamp_min(1e-12)
+        rate = lossd / self.initial
+        rate = rate / rate.mean()
+        G = w * norms
+        target = G.mean() * rate.pow(self.alpha)
+        new = (w - self.lr * torch.sign(G - target) * norms).clamp_min(1e-3)
+        self.w.copy_(new * len(new) / new.sum())
+        return w
+
+
+class PCGrad(Weighting):
+    """PCGrad (Yu et al. 2020, arXiv 2001.06782): the shared update is :func:`pcgrad` of the task gradients.
+
+    Task-specific parameters get their own loss's gradient, as in the paper.
+    """
+
+    def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        if not shared:
+            return super().backward(losses, shared)
+        direction = pcgrad(task_gradients(losses, shared).detach(), self.generator)
+        losses.sum().backward()
+        i = 0
+        for p in shared:
+            p.grad = direction[i : i + p.numel()].view_as(p).clone()
+            i += p.numel()
+        return torch.ones_like(losses)
+
+
+class MGDA(Weighting):
+    """MGDA (Sener & Koltun 2018, arXiv 1810.04650): weight losses by the min-norm convex combination.
+
+    The weights come from the exact gradients w.r.t. the shared parameters (not the MGDA-UB
+    representation bound) and are scaled by ``T`` so the step size is comparable to ``equal``.
+    """
+
+    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        if not shared:
+            return torch.ones_like(losses)
+        G = task_gradients(losses, shared).detach()
+        return len(losses) * min_norm_weights(G @ G.T).to(losses)
+
+
+WEIGHTINGS: dict[str, type[Weighting]] = {
+    "equal": Equal,
+    "uncertainty": Uncertainty,
+    "dwa": DWA,
+    "gradnorm": GradNorm,
+    "pcgrad": PCGrad,
+    "mgda": MGDA,
+}
+
+
+def make_weighting(name: str, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None, **kwargs) -> Weighting:
+    """The weighting method ``name`` for ``tasks`` (see :data:`WEIGHTINGS`)."""
+    if name not in WEIGHTINGS:
+        raise ValueError(f"unknown weighting {name!r}; known: {list(WEIGHTINGS)}")
+    return WEIGHTINGS[name](tasks, generator, **kwargs)
+
+
+__all__ = ["WEIGHTINGS", "Weighting", "make_weighting", "min_norm_weights", "pcgrad", "task_gradients"]

@@ -1,0 +1,69 @@
+"""The two commands and the pins: lock, environment.yml, pyproject and Makefile agree."""
+
+import re
+import pytest
+
+tomllib = pytest.importorskip("tomllib")
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def lock_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def env_pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "environment.yml").read_text().splitlines():
+        m = re.match(r"\s*-\s*([A-Za-z0-9_.-]+)\s*(==|=)\s*([^\s#]+)", line)
+        if m and m.group(1) != "python":
+            pins[m.group(1).lower().replace("_", "-")] = m.group(3)
+    return pins
+
+
+def test_lock_pins_exactly_and_torch_2_13():
+    pins = lock_pins()
+    assert pins["torch"] == "2.13.0"
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        assert not line or re.fullmatch(r"[A-Za-z0-9_.-]+==[A-Za-z0-9_.+-]+", line), line
+
+
+def test_environment_yml_matches_lock():
+    lock, env = lock_pins(), env_pins()
+    assert env, "environment.yml lists no pinned packages"
+    mismatched = {k: (v, lock.get(k)) for k, v in env.items() if lock.get(k) != v}
+    assert not mismatched, f"environment.yml vs requirements.lock: {mismatched}"
+    text = (ROOT / "environment.yml").read_text()
+    assert re.search(r"^name:\s*mtlkit\s*$", text, re.M)
+    assert "- -e ." in text, "the pip section must install the package"
+
+
+def test_every_runtime_dependency_is_locked_and_in_environment_yml():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in deps}
+    lock, env = lock_pins(), env_pins()
+    assert names <= set(lock), f"not in requirements.lock: {names - set(lock)}"
+    assert names <= set(env), f"not in environment.yml: {names - set(env)}"
+    assert {"pytest", "papermill", "ipykernel", "nbformat", "nbclient", "joblib", "tqdm"} <= set(lock)
+    assert "jupyterlab" not in lock, "JupyterLab belongs in the `lab` extra only"
+
+
+def test_makefile_targets_and_ci_command():
+    make = (ROOT / "Makefile").read_text()
+    for target in ("study", "test", "smoke", "lab", "bench", "report"):
+        assert re.search(rf"^{target}:", make, re.M), target
+    assert "python3 -m venv" in make.replace("$(PYTHON)", "python3")
+    assert "requirements.lock" in make
+    assert not re.search(r"^\t.*\bconda\b", make, re.M), "the Makefile must not need conda"
+    ci = [ln for ln in (ROOT / ".ci/run").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert ci[-1].strip() == "make test"
+    readme = (ROOT / "README.md").read_text()
+    assert "make study" in readme and "make test" in readme

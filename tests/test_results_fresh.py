@@ -1,0 +1,54 @@
+"""The committed default-mode results match the code that claims to produce them, and their claims are valid."""
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mtlkit.catalog import STUDIES
+from mtlkit.results import mtlkit_hash, notebook_hash
+from mtlkit.study import validate
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY_NAMES = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
+REGENERATE = "results are stale: regenerate them with `make study` (or `mtlkit run {0} --mode default`)"
+
+
+@pytest.mark.parametrize("name", STUDY_NAMES)
+def test_committed_results_are_fresh(name):
+    folder = ROOT / "results" / name
+    for f in (f"{name}.ipynb", "metrics.csv", "claims.json", "manifest.json"):
+        assert (folder / f).is_file(), f"results/{name}/{f} missing: " + REGENERATE.format(name)
+    m = json.loads((folder / "manifest.json").read_text())
+    assert m["notebook_hash"] == notebook_hash(ROOT / "notebooks" / f"{name}.ipynb"), "notebook changed: " + REGENERATE.format(name)
+    assert m["mtlkit_hash"] == mtlkit_hash(), "mtlkit/ changed: " + REGENERATE.format(name)
+    assert m["mode"] == "default"
+    defaults = validate(STUDIES[name], {"mode": "default"})
+    params = {k: v for k, v in m["params"].items() if k not in ("out", "n_jobs", "device", "cache")}
+    assert params == {k: v for k, v in defaults.items() if k in params}, "results were not made with the default parameters"
+    for fig in m["figures"]:
+        assert (folder / "figures" / fig).is_file(), fig
+    assert len(pd.read_csv(folder / "metrics.csv")) > 0
+
+
+@pytest.mark.parametrize("name", STUDY_NAMES)
+def test_committed_claims_are_valid(name):
+    claims = json.loads((ROOT / "results" / name / "claims.json").read_text())
+    assert claims["study"] == name and claims["claims"]
+    for c in claims["claims"]:
+        assert set(c) >= {"id", "statement", "estimate", "low", "high", "n", "verdict", "effect", "direction", "threshold"}
+        assert c["verdict"] in ("reproduced", "contradicted", "inconclusive")
+        if c["low"] is None:
+            assert c["verdict"] == "inconclusive"
+            continue
+        assert c["low"] <= c["estimate"] <= c["high"]
+        above, below = c["low"] > c["threshold"], c["high"] < c["threshold"]
+        expected = "inconclusive"
+        if (c["direction"] == ">" and above) or (c["direction"] == "<" and below):
+            expected = "reproduced"
+        elif (c["direction"] == ">" and below) or (c["direction"] == "<" and above):
+            expected = "contradicted"
+        assert c["verdict"] == expected, c["id"]
+        assert not math.isnan(c["estimate"])

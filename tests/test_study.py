@@ -1,0 +1,114 @@
+"""One validation path: errors name the parameter, its value and what is allowed; the CLI uses it too."""
+
+import ast
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mtlkit.catalog import STUDIES, get_study
+from mtlkit.study import ParameterError, derive_seed, output_dir, start, validate
+
+SPEC = STUDIES["00_landscape"]
+
+
+@pytest.mark.parametrize(
+    ("given", "fragments"),
+    [
+        ({"epochs": -1}, ["'epochs'", "-1", "[1, 10000]"]),
+        ({"epochs": "abc"}, ["'epochs'", "'abc'", "integer"]),
+        ({"epochs": 2.5}, ["'epochs'", "2.5", "integer"]),
+        ({"lr": True}, ["'lr'", "True", "number"]),
+        ({"tasks": ["left", "colour"]}, ["'tasks'", "colour", "sum_parity"]),
+        ({"tasks": "left,left"}, ["'tasks'", "repeats"]),
+        ({"weightings": ["magic"]}, ["'weightings'", "magic", "pcgrad"]),
+        ({"mode": "fast"}, ["'mode'", "fast", "smoke"]),
+        ({"colour": 1}, ["'colour'", "known parameters"]),
+        ({"cache": "maybe"}, ["'cache'", "maybe", "True or False"]),
+    ],
+)
+def test_bad_parameters_are_named_with_what_is_allowed(given, fragments):
+    with pytest.raises(ParameterError) as e:
+        validate(SPEC, {"mode": "smoke", **given})
+    for f in fragments:
+        assert f in str(e.value), (f, str(e.value))
+
+
+def test_modes_resolve_sizes_and_env_override(monkeypatch):
+    monkeypatch.delenv("MTLKIT_MODE", raising=False)
+    assert validate(SPEC, {})["mode"] == "default"
+    assert validate(SPEC, {"mode": "smoke"})["epochs"] == 2
+    monkeypatch.setenv("MTLKIT_MODE", "smoke")
+    assert validate(SPEC, {})["mode"] == "smoke"
+    assert validate(SPEC, {"mode": "full"})["mode"] == "full"
+    r = validate(SPEC, {"epochs": "7", "tasks": "left, right", "cache": "false"})
+    assert r["epochs"] == 7 and r["tasks"] == ["left", "right"] and r["cache"] is False
+
+
+def test_start_seeds_and_makes_the_output_folder(tmp_path):
+    import torch
+
+    s = start("00", mode="smoke", seed=4, seeds=3, out=str(tmp_path / "o"))
+    a = torch.rand(3)
+    start("00", mode="smoke", seed=4, seeds=3, out=str(tmp_path / "o"))
+    assert torch.equal(a, torch.rand(3))
+    assert s.seeds == [4, 5, 6] and (tmp_path / "o").is_dir() and s.device.type in ("cpu", "cuda")
+
+
+def test_output_dir_keeps_other_modes_out_of_results():
+    assert output_dir("00_landscape", "default").parts[-2:] == ("results", "00_landscape")
+    assert output_dir("00_landscape", "smoke").parts[-3:] == ("results", "smoke", "00_landscape")
+
+
+def test_unknown_study_and_prefix_lookup():
+    assert get_study("0").name == "00_landscape" and get_study("00").name == "00_landscape"
+    with pytest.raises(ParameterError, match="known studies"):
+        get_study("99")
+
+
+def test_derive_seed_is_stable_and_key_dependent():
+    assert derive_seed(0, "a", 1) == derive_seed(0, "a", 1) != derive_seed(0, "a", 2)
+
+
+def _parameters_cell(spec):
+    nb = json.loads(spec.notebook.read_text())
+    cells = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(cells) == 1, f"{spec.name}: exactly one cell tagged 'parameters'"
+    tree = ast.parse("".join(cells[0]["source"]))
+    return {n.targets[0].id: ast.literal_eval(n.value) for n in tree.body if isinstance(n, ast.Assign)}
+
+
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_notebook_parameters_cell_matches_the_schema(name):
+    spec = STUDIES[name]
+    values = _parameters_cell(spec)
+    assert set(values) == {p.name for p in spec.params}, "parameters cell and schema declare different names"
+    for p in spec.params:
+        if values[p.name] is not None:
+            assert values[p.name] == p.default, f"{p.name}: notebook says {values[p.name]!r}, schema {p.default!r}"
+        else:
+            assert p.by_mode or p.nullable or p.kind == "list", f"{p.name} is None in the notebook but has no mode value"
+
+
+def _cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "mtlkit.cli", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_cli_fails_fast_on_a_bad_parameter(tmp_path):
+    t0 = time.time()
+    r = _cli("run", "00", "--mode", "smoke", "-p", "epochs", "-1", "--out", str(tmp_path))
+    assert r.returncode == 2
+    assert "'epochs'" in r.stderr and "[1, 10000]" in r.stderr
+    assert time.time() - t0 < 30
+    assert not any(tmp_path.iterdir()), "nothing is written for a bad parameter"
+    r = _cli("run", "00", "--mode", "smoke", "-p", "tasks", "left,colour")
+    assert r.returncode == 2 and "colour" in r.stderr and "sum_parity" in r.stderr
+
+
+def test_cli_list_shows_parameters_defaults_and_allowed_values():
+    r = _cli("list")
+    assert r.returncode == 0
+    for s in ("00_landscape", "epochs", "smoke=2", "allowed:", "pcgrad"):
+        assert s in r.stdout

@@ -1,0 +1,53 @@
+import pandas as pd
+import pytest
+import torch
+
+from mtlkit.models import build_model
+from mtlkit.train import TrainingDiverged, evaluate, fit, train_and_evaluate
+
+
+def _fit(data, **kw):
+    torch.manual_seed(0)
+    model = build_model("hard", data.input_shape, data.tasks, width=16, depth=1)
+    return model, fit(model, data, epochs=kw.pop("epochs", 3), lr=0.01, batch_size=32, seed=0, **kw)
+
+
+def test_same_seed_identical_history(tiny_data):
+    _, a = _fit(tiny_data)
+    _, b = _fit(tiny_data)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns) == ["epoch", "split", "task", "metric", "value"]
+
+
+def test_learns_and_evaluates(tiny_data):
+    model, hist = _fit(tiny_data, epochs=30)
+    ev = evaluate(model, tiny_data, "test").set_index(["task", "metric"]).value
+    assert ev[("pos", "accuracy")] > 0.85
+    assert ("reg", "accuracy") not in ev.index and ev[("reg", "loss")] < 4.0
+
+
+def test_non_finite_loss_stops_with_a_clear_error(tiny_data):
+    tiny_data.y["train"]["reg"][3] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss for task\(s\) \['reg'\]"):
+        _fit(tiny_data)
+
+
+def test_bad_epochs(tiny_data):
+    with pytest.raises(ValueError, match="epochs"):
+        _fit(tiny_data, epochs=0)
+
+
+def test_restore_best_keeps_the_best_validation_epoch(tiny_data):
+    model, hist = _fit(tiny_data, epochs=6)
+    val = hist[(hist.split == "val") & (hist.metric == "loss")].groupby("epoch").value.sum()
+    final = evaluate(model, tiny_data, "val")
+    assert final[final.metric == "loss"].value.sum() == pytest.approx(val.min(), rel=1e-5)
+
+
+def test_train_and_evaluate_is_a_pure_function_of_its_config():
+    cfg = {"seed": 1, "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 120},
+           "model": {"architecture": "hard", "width": 16, "depth": 1}, "fit": {"epochs": 2, "weighting": "pcgrad"}}
+    a, b = train_and_evaluate(cfg), train_and_evaluate(cfg)
+    pd.testing.assert_frame_equal(a, b)
+    final = a[a.epoch == 0]
+    assert set(final.split) == {"val", "test"} and (final.metric == "best_epoch").sum() == 1
