@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
@@ -74,3 +75,45 @@ def build_model(
             {t.name: HardSharing(make_trunk(trunk, in_shape, width, depth), [t], tower) for t in tasks}
         )
     raise ValueError(f"unknown architecture {architecture!r}; known: {list(ARCHITECTURES)}")
+
+
+class TaskCuedNetwork(nn.Module):
+    """The multitasking network of Musslick et al. (2016, 2017): stimulus + task cue -> sigmoid hidden
+    layer(s) -> sigmoid response units. The cue projects to *every* hidden layer and to the output, so a
+    task can select its own hidden units (separation) or reuse another task's (sharing).
+
+    ``depth`` = 1 is the shallow network of the papers; >= 3 the deep one. Biases are fixed at ``bias``
+    (-2 in the papers: units are off unless driven), weights start in U(-init, init).
+    """
+
+    def __init__(self, n_stim: int, n_tasks: int, n_out: int, hidden: int = 100, depth: int = 1,
+                 bias: float = -2.0, init: float = 0.1) -> None:
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        self.n_stim = n_stim
+        sizes = [n_stim] + [hidden] * depth
+        self.layers = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.cue_to_hidden = nn.ModuleList(nn.Linear(n_tasks, hidden, bias=False) for _ in range(depth))
+        self.out = nn.Linear(hidden, n_out, bias=False)
+        self.cue_to_out = nn.Linear(n_tasks, n_out, bias=False)
+        self.register_buffer("bias", torch.tensor(float(bias)))
+        for p in self.parameters():
+            nn.init.uniform_(p, -init, init)
+
+    def hidden(self, x: Tensor) -> list[Tensor]:
+        """Activations of every hidden layer, ``[(n, hidden)] * depth``."""
+        stim, cue = x[:, : self.n_stim], x[:, self.n_stim :]
+        h, acts = stim, []
+        for layer, cue_proj in zip(self.layers, self.cue_to_hidden):
+            h = torch.sigmoid(layer(h) + cue_proj(cue) + self.bias)
+            acts.append(h)
+        return acts
+
+    def forward(self, x: Tensor, tasks: Sequence[str] | None = None) -> dict[str, Tensor]:
+        h = self.hidden(x)[-1]
+        cue = x[:, self.n_stim :]
+        return {"response": torch.sigmoid(self.out(h) + self.cue_to_out(cue) + self.bias)}
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        return list(self.parameters())
