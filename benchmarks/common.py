@@ -28,7 +28,11 @@ def best_of(fn: Callable[[], object], repeats: int = 5) -> float:
 
 def write(name: str, rows: list[dict]) -> pd.DataFrame:
     """Write a benchmark table with the date, machine and thread count, and return it."""
-    df = pd.DataFrame(rows).assign(date=date.today().isoformat(), machine=platform.machine(),
-                                   cpu=platform.processor() or platform.machine(), threads=torch.get_num_threads())
+    df = pd.DataFrame(rows).assign(
+        date=date.today().isoformat(),
+        machine=platform.machine(),
+        cpu=platform.processor() or platform.machine(),
+        threads=torch.get_num_threads(),
+    )
     write_csv(OUT / f"{name}.csv", df)
     return df

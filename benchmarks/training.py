@@ -29,8 +29,16 @@ def batching(n_train: int = 4000, batch_size: int = 128) -> list[dict]:
             pass
 
     t_ours, t_dl = best_of(ours), best_of(dataloader)
-    return [{"benchmark": "minibatching", "what": f"one epoch, {n_train} examples, batch {batch_size}",
-             "baseline": "torch DataLoader", "baseline_s": t_dl, "mtlkit_s": t_ours, "speedup": t_dl / t_ours}]
+    return [
+        {
+            "benchmark": "minibatching",
+            "what": f"one epoch, {n_train} examples, batch {batch_size}",
+            "baseline": "torch DataLoader",
+            "baseline_s": t_dl,
+            "mtlkit_s": t_ours,
+            "speedup": t_dl / t_ours,
+        }
+    ]
 
 
 def weighting_step_cost(n_train: int = 2000, epochs: int = 2) -> list[dict]:
@@ -43,9 +51,18 @@ def weighting_step_cost(n_train: int = 2000, epochs: int = 2) -> list[dict]:
         fit(model, data, epochs=epochs, weighting=name, seed=0)
 
     times = {name: best_of(lambda n=name: run(n), repeats=3) / epochs for name in WEIGHTINGS}
-    return [{"benchmark": "weighting step cost", "what": f"one epoch of fit, 7 tasks, {n_train} examples",
-             "baseline": "equal", "baseline_s": times["equal"], "mtlkit_s": t, "method": name,
-             "slowdown": t / times["equal"]} for name, t in times.items()]
+    return [
+        {
+            "benchmark": "weighting step cost",
+            "what": f"one epoch of fit, 7 tasks, {n_train} examples",
+            "baseline": "equal",
+            "baseline_s": times["equal"],
+            "mtlkit_s": t,
+            "method": name,
+            "slowdown": t / times["equal"],
+        }
+        for name, t in times.items()
+    ]
 
 
 def main() -> None:

@@ -3,20 +3,42 @@
 from __future__ import annotations
 
 from mtlkit.data.multidigits import DEFAULT_TASKS, TASKS
+from mtlkit.data.stimulus import MAPPINGS
 from mtlkit.models.blocks import TRUNKS
 from mtlkit.study import COMMON, Param, ParameterError, StudySpec
 from mtlkit.weighting import WEIGHTINGS
 
 
-def _sizes(seeds: tuple[int, int, int], epochs: tuple[int, int, int], n_train: tuple[int, int, int]) -> tuple[Param, ...]:
+def _sizes(
+    seeds: tuple[int, int, int], epochs: tuple[int, int, int], n_train: tuple[int, int, int]
+) -> tuple[Param, ...]:
     """The mode-scaled sizes most studies share: seeds, epochs, training examples (smoke, default, full)."""
     modes = ("smoke", "default", "full")
     return (
-        Param("seeds", "int", help="number of seeds (independent data draws and initialisations)", low=1, high=1000,
-              by_mode=dict(zip(modes, seeds))),
-        Param("epochs", "int", help="training epochs per network", low=1, high=10000, by_mode=dict(zip(modes, epochs))),
-        Param("n_train", "int", help="training examples (val and test get a quarter each)", low=20, high=10**7,
-              by_mode=dict(zip(modes, n_train))),
+        Param(
+            "seeds",
+            "int",
+            help="number of seeds (independent data draws and initialisations)",
+            low=1,
+            high=1000,
+            by_mode=dict(zip(modes, seeds)),
+        ),
+        Param(
+            "epochs",
+            "int",
+            help="training epochs per network",
+            low=1,
+            high=10000,
+            by_mode=dict(zip(modes, epochs)),
+        ),
+        Param(
+            "n_train",
+            "int",
+            help="training examples (val and test get a quarter each)",
+            low=20,
+            high=10**7,
+            by_mode=dict(zip(modes, n_train)),
+        ),
     )
 
 
@@ -42,9 +64,154 @@ STUDIES: dict[str, StudySpec] = {
             + _sizes(seeds=(2, 5, 10), epochs=(2, 30, 100), n_train=(300, 4000, 20000))
             + _training()
             + (
-                Param("tasks", "list", DEFAULT_TASKS, "MultiDigits tasks to learn together", choices=tuple(TASKS)),
-                Param("weightings", "list", list(WEIGHTINGS), "weighting methods to compare with hard sharing",
-                      choices=tuple(WEIGHTINGS)),
+                Param(
+                    "tasks",
+                    "list",
+                    DEFAULT_TASKS,
+                    "MultiDigits tasks to learn together",
+                    choices=tuple(TASKS),
+                ),
+                Param(
+                    "weightings",
+                    "list",
+                    list(WEIGHTINGS),
+                    "weighting methods to compare with hard sharing",
+                    choices=tuple(WEIGHTINGS),
+                ),
+            ),
+        ),
+        StudySpec(
+            name="01_tradeoff",
+            title="01 - Multi-task learning vs multitasking: shared representations learn fast, separated ones run in parallel",
+            paper="Ravi, Musslick, Hamin, Willke, Cohen 2020, arXiv 2007.10527 (after Musslick et al., CogSci 2017)",
+            figure="tradeoff",
+            params=COMMON
+            + (
+                Param(
+                    "seeds",
+                    "int",
+                    help="independent networks per condition",
+                    low=2,
+                    high=1000,
+                    by_mode={"smoke": 2, "default": 10, "full": 30},
+                ),
+                Param("n_dims", "int", 3, "input (and output) dimensions D; D x D tasks", low=2, high=8),
+                Param(
+                    "n_features",
+                    "int",
+                    help="features per dimension F (stimuli = F^D)",
+                    low=2,
+                    high=10,
+                    by_mode={"smoke": 3, "default": 3, "full": 4},
+                ),
+                Param(
+                    "mapping", "str", "identity", "feature -> response rule of each task", choices=MAPPINGS
+                ),
+                Param("hidden", "int", 100, "units per hidden layer", low=2, high=4096),
+                Param(
+                    "depth",
+                    "int",
+                    3,
+                    "hidden layers of the deep network (the shallow one has 1)",
+                    low=2,
+                    high=16,
+                ),
+                Param(
+                    "epochs",
+                    "int",
+                    help="pre-training epochs at most (training stops at the criterion)",
+                    low=1,
+                    high=100000,
+                    by_mode={"smoke": 15, "default": 400, "full": 2000},
+                ),
+                Param(
+                    "new_epochs",
+                    "int",
+                    help="epochs at most to learn the new task",
+                    low=1,
+                    high=100000,
+                    by_mode={"smoke": 15, "default": 300, "full": 2000},
+                ),
+                Param(
+                    "criterion",
+                    "float",
+                    0.01,
+                    "mean squared error that counts as learned",
+                    low=1e-6,
+                    high=1.0,
+                ),
+                Param("lr", "float", 1.0, "SGD (momentum 0.9) learning rate", low=1e-6, high=100.0),
+                Param("batch_size", "int", 16, "minibatch size", low=1, high=100000),
+                Param(
+                    "noise",
+                    "float",
+                    0.0,
+                    "std of Gaussian noise on the stimulus units in training",
+                    low=0.0,
+                    high=10.0,
+                ),
+                Param(
+                    "horizon_min",
+                    "float",
+                    30.0,
+                    "environment family: shortest horizon (epochs of work)",
+                    low=1.0,
+                    high=1e7,
+                ),
+                Param(
+                    "horizon_max", "float", 300.0, "environment family: longest horizon", low=1.0, high=1e7
+                ),
+                Param(
+                    "concurrency_min",
+                    "float",
+                    0.0,
+                    "environment family: lowest value of concurrent work",
+                    low=0.0,
+                    high=1.0,
+                ),
+                Param(
+                    "concurrency_max",
+                    "float",
+                    1.0,
+                    "environment family: highest value of concurrent work",
+                    low=0.0,
+                    high=1.0,
+                ),
+                Param(
+                    "environments",
+                    "int",
+                    help="training environments for the agent",
+                    low=1,
+                    high=10**6,
+                    by_mode={"smoke": 30, "default": 200, "full": 1000},
+                ),
+                Param(
+                    "test_environments",
+                    "int",
+                    help="held-out environments",
+                    low=1,
+                    high=10**6,
+                    by_mode={"smoke": 20, "default": 100, "full": 500},
+                ),
+                Param(
+                    "episodes",
+                    "int",
+                    help="agent training episodes",
+                    low=1,
+                    high=10**7,
+                    by_mode={"smoke": 300, "default": 3000, "full": 20000},
+                ),
+            ),
+            checks=(
+                (
+                    lambda p: p["horizon_min"] < p["horizon_max"],
+                    "parameters 'horizon_min' = {horizon_min} and 'horizon_max' = {horizon_max}: need horizon_min < horizon_max",
+                ),
+                (
+                    lambda p: p["concurrency_min"] <= p["concurrency_max"],
+                    "parameters 'concurrency_min' = {concurrency_min} and 'concurrency_max' = {concurrency_max}: "
+                    "need concurrency_min <= concurrency_max",
+                ),
             ),
         ),
     ]

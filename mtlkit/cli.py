@@ -41,12 +41,20 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
     final = folder / f"{spec.name}.ipynb"
     tmp = folder / f".{spec.name}.running.ipynb"
     try:
-        pm.execute_notebook(str(spec.notebook), str(tmp), parameters=inject, cwd=str(spec.notebook.parent),
-                            progress_bar=False, kernel_name="python3")
+        pm.execute_notebook(
+            str(spec.notebook),
+            str(tmp),
+            parameters=inject,
+            cwd=str(spec.notebook.parent),
+            progress_bar=False,
+            kernel_name="python3",
+        )
     except pm.PapermillExecutionError as e:
         failed = folder / f"{spec.name}.failed.ipynb"
         os.replace(tmp, failed)
-        raise RuntimeError(f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (see {failed})") from None
+        raise RuntimeError(
+            f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (see {failed})"
+        ) from None
     os.replace(tmp, final)  # atomic: the executed notebook appears whole or not at all
     return final
 
@@ -57,9 +65,21 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     sub.add_parser("list", help="the studies and their parameters")
     r = sub.add_parser("run", help="execute study notebooks with papermill")
     r.add_argument("study", help="study name or number (00, 00_landscape) or 'all'")
-    r.add_argument("--mode", choices=MODES, default=None, help="smoke | default | full (default: $MTLKIT_MODE or default)")
-    r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="set a parameter (repeatable); lists as a,b,c")
+    r.add_argument(
+        "--mode",
+        choices=MODES,
+        default=None,
+        help="smoke | default | full (default: $MTLKIT_MODE or default)",
+    )
+    r.add_argument(
+        "-p",
+        "--param",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="set a parameter (repeatable); lists as a,b,c",
+    )
     r.add_argument("--out", default=None, help="write <OUT>/<study>/ instead of results/")
     rep = sub.add_parser("report", help="print every claims table under a results folder")
     rep.add_argument("--results", default=None, help="results folder (default: the repository's results/)")
@@ -112,7 +132,9 @@ def _report(results: str | None) -> None:
     with pd.option_context("display.max_colwidth", 80, "display.width", 200):
         for f in files:
             data = read_json(f)
-            claims = [Claim(**{k: (float("nan") if v is None else v) for k, v in c.items()}) for c in data["claims"]]
+            claims = [
+                Claim(**{k: (float("nan") if v is None else v) for k, v in c.items()}) for c in data["claims"]
+            ]
             print(f"== {data['study']}\n{claims_table(claims).to_string(index=False)}\n")
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
+import torch
+from torch import Tensor
 
 # Which direction is better for each metric name used in the tidy tables.
 HIGHER_IS_BETTER = {"accuracy": True, "loss": False, "mse": False}
 
 
-def delta_m(mtl: Mapping[str, float], stl: Mapping[str, float], higher_is_better: bool | Mapping[str, bool] = True) -> float:
+def delta_m(
+    mtl: Mapping[str, float], stl: Mapping[str, float], higher_is_better: bool | Mapping[str, bool] = True
+) -> float:
     """Mean relative change of a multi-task model vs single-task models, in percent.
 
     ``Delta_m = 100/T sum_t s_t (M_t - S_t) / S_t`` with ``s_t = +1`` when higher is better, else ``-1``
@@ -18,7 +22,7 @@ def delta_m(mtl: Mapping[str, float], stl: Mapping[str, float], higher_is_better
 
     Examples
     --------
-    >>> delta_m({"a": 0.9, "b": 0.8}, {"a": 0.9, "b": 1.0})
+    >>> round(delta_m({"a": 0.9, "b": 0.8}, {"a": 0.9, "b": 1.0}), 6)
     -10.0
     >>> delta_m({"a": 0.5}, {"a": 1.0}, higher_is_better=False)
     50.0
@@ -32,8 +36,9 @@ def delta_m(mtl: Mapping[str, float], stl: Mapping[str, float], higher_is_better
     return 100.0 * total / len(mtl)
 
 
-def delta_m_by(df: pd.DataFrame, baseline: str, metric: str = "accuracy", by: str = "method",
-               pair: str = "seed") -> pd.DataFrame:
+def delta_m_by(
+    df: pd.DataFrame, baseline: str, metric: str = "accuracy", by: str = "method", pair: str = "seed"
+) -> pd.DataFrame:
     """``delta_m`` of every ``by`` group vs ``baseline``, paired on ``pair`` (same seed = same data).
 
     ``df`` is tidy with columns ``by``, ``pair``, ``task``, ``metric``, ``value``; returns one row per
@@ -49,9 +54,69 @@ def delta_m_by(df: pd.DataFrame, baseline: str, metric: str = "accuracy", by: st
     return pd.DataFrame(rows)
 
 
-def paired_gap(df: pd.DataFrame, a: str, b: str, by: str = "method", on: tuple[str, ...] = ("seed", "task"),
-               value: str = "value") -> pd.DataFrame:
+def paired_gap(
+    df: pd.DataFrame,
+    a: str,
+    b: str,
+    by: str = "method",
+    on: tuple[str, ...] = ("seed", "task"),
+    value: str = "value",
+) -> pd.DataFrame:
     """``value`` of group ``a`` minus group ``b``, matched on the ``on`` columns (e.g. same seed and task)."""
     left = df[df[by] == a].set_index(list(on))[value]
     right = df[df[by] == b].set_index(list(on))[value]
     return (left - right).rename("gap").reset_index()
+
+
+# --- multitasking measures (study 01) -----------------------------------------------------------
+
+
+def epochs_to_criterion(curve: Sequence[float], criterion: float) -> int:
+    """First epoch (1-based) whose loss is below ``criterion``; ``len(curve) + 1`` if never (censored).
+
+    Examples
+    --------
+    >>> epochs_to_criterion([0.5, 0.2, 0.009, 0.001], 0.01), epochs_to_criterion([0.5, 0.2], 0.01)
+    (3, 3)
+    """
+    for i, v in enumerate(curve, start=1):
+        if v < criterion:
+            return i
+    return len(curve) + 1
+
+
+def luce_accuracy(out: Tensor, target: Tensor, dims: Tensor) -> Tensor:
+    """Luce-normalised activation of the correct unit within each cued output dimension.
+
+    ``out`` and ``target`` are ``(n, n_out_dims, n_features)``; ``dims`` is ``(n, k)`` long: the output
+    dimension of each of the ``k`` cued tasks of a trial. Returns ``(n, k)``: ``out[correct] /
+    sum(out over that dimension)`` (Musslick et al. 2017's multitasking accuracy; 1 = all activation on
+    the correct response, ``1/n_features`` = none preferred).
+
+    Examples
+    --------
+    >>> out = torch.tensor([[[0.8, 0.2], [0.5, 0.5]]]); tgt = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    >>> luce_accuracy(out, tgt, torch.tensor([[0, 1]]))
+    tensor([[0.8000, 0.5000]])
+    """
+    idx = dims[..., None].expand(-1, -1, out.shape[-1])
+    o, t = out.gather(1, idx), target.gather(1, idx)
+    return (o * t).sum(-1) / o.sum(-1).clamp_min(1e-12)
+
+
+def similarity_matrix(patterns: Tensor) -> Tensor:
+    """Pearson correlation between the flattened activity patterns of each task, ``(T, ...) -> (T, T)``."""
+    flat = patterns.flatten(1)
+    return torch.corrcoef(flat)
+
+
+def sharing_index(sim: Tensor, tasks: Sequence[tuple[int, int]]) -> float:
+    """Mean similarity of the pairs of tasks that share an input dimension (how *shared* their
+    representations are); ``nan`` when no two tasks share one."""
+    vals = [
+        float(sim[a, b])
+        for a in range(len(tasks))
+        for b in range(a + 1, len(tasks))
+        if tasks[a][0] == tasks[b][0]
+    ]
+    return sum(vals) / len(vals) if vals else float("nan")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -63,8 +64,9 @@ def show_examples(x: np.ndarray, labels: pd.DataFrame, n: int = 8) -> plt.Figure
     return fig
 
 
-def landscape_figure(final: pd.DataFrame, dm: pd.DataFrame, methods: Sequence[str], tasks: Sequence[str],
-                     n_seeds: int) -> plt.Figure:
+def landscape_figure(
+    final: pd.DataFrame, dm: pd.DataFrame, methods: Sequence[str], tasks: Sequence[str], n_seeds: int
+) -> plt.Figure:
     """Study 00's main figure: delta_m per method (left) and test accuracy per task and method (right)."""
     fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 2.2]})
     s = summarize(dm, ["method"], "delta_m")
@@ -87,9 +89,20 @@ def landscape_figure(final: pd.DataFrame, dm: pd.DataFrame, methods: Sequence[st
 def weights_figure(history: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
     """Mean task weight per epoch for each weighting method (seed-averaged)."""
     d = history[(history.metric == "weight") & history.method.isin(methods)]
-    g = sns.relplot(data=d, x="epoch", y="value", hue="task", col="method", col_order=list(methods),
-                    kind="line", errorbar=None, height=2.6, aspect=1.1, col_wrap=min(len(methods), 3),
-                    facet_kws={"sharey": False})
+    g = sns.relplot(
+        data=d,
+        x="epoch",
+        y="value",
+        hue="task",
+        col="method",
+        col_order=list(methods),
+        kind="line",
+        errorbar=None,
+        height=2.6,
+        aspect=1.1,
+        col_wrap=min(len(methods), 3),
+        facet_kws={"sharey": False},
+    )
     g.set_axis_labels("epoch", "task weight (epoch mean)")
     return g.figure
 
@@ -102,5 +115,155 @@ def curves_figure(history: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
     sns.lineplot(data=d, x="epoch", y="value", hue="method", hue_order=list(methods), ax=ax, errorbar=None)
     ax.set_ylabel("validation loss, summed over tasks")
     ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+# --- study 01 ----------------------------------------------------------------------------------
+
+REGIME_LABELS = {
+    "single": "single-task training (shared)",
+    "concurrent": "with concurrent trials (separated)",
+}
+
+
+def tradeoff_figure(curves: pd.DataFrame, scalars: pd.DataFrame, n_seeds: int) -> plt.Figure:
+    """Study 01's main figure. Rows: shallow and deep network. Columns: the new task's learning curve;
+    epochs to learn it vs representation sharing; multitasking accuracy vs sharing (one point per seed)."""
+    networks = list(dict.fromkeys(scalars.network))
+    fig, axes = plt.subplots(len(networks), 3, figsize=(14, 3.6 * len(networks)), squeeze=False)
+    palette = dict(zip(REGIME_LABELS, sns.color_palette(n_colors=2)))
+    wide = scalars.pivot_table(
+        index=["network", "regime", "seed"], columns="measure", values="value"
+    ).reset_index()
+    for r, (row, net) in enumerate(zip(axes, networks)):
+        c = curves[curves.network == net]
+        sns.lineplot(
+            data=c,
+            x="epoch",
+            y="loss",
+            hue="regime",
+            palette=palette,
+            ax=row[0],
+            errorbar=("ci", 95),
+            legend=False,
+        )
+        row[0].set_yscale("log")
+        row[0].set_title(f"{net}: learning a new task")
+        row[0].set_ylabel("new task's loss (MSE)")
+        w = wide[wide.network == net]
+        for ax, y, label in (
+            (row[1], "epochs_to_criterion", "epochs to learn the new task"),
+            (row[2], "multitask_accuracy", "multitasking accuracy (Luce)"),
+        ):
+            sns.scatterplot(
+                data=w,
+                x="sharing",
+                y=y,
+                hue="regime",
+                palette=palette,
+                ax=ax,
+                s=60,
+                legend=r == 0 and ax is row[2],
+            )
+            ax.set_xlabel("representation sharing (hidden-pattern correlation)")
+            ax.set_ylabel(label)
+        row[1].set_title(f"{net}: sharing speeds learning")
+        row[2].set_title(f"{net}: sharing hurts multitasking")
+    handles, labels = axes[0, 2].get_legend_handles_labels()
+    axes[0, 2].legend(
+        handles, [REGIME_LABELS.get(lbl, lbl) for lbl in labels], frameon=False, loc="lower left"
+    )
+    fig.suptitle(f"{n_seeds} seeds per condition; bands and intervals are 95%", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def similarity_figure(sim: pd.DataFrame) -> plt.Figure:
+    """Seed-averaged task x task similarity of the last hidden layer, per network and regime."""
+    keys = list(dict.fromkeys(zip(sim.network, sim.regime)))
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.9), squeeze=False)
+    for ax, (net, reg) in zip(axes[0], keys):
+        d = sim[(sim.network == net) & (sim.regime == reg)]
+        m = d.pivot_table(index="task_a", columns="task_b", values="value", sort=False)
+        sns.heatmap(
+            m,
+            vmin=-1,
+            vmax=1,
+            cmap="vlag",
+            square=True,
+            ax=ax,
+            cbar=ax is axes[0, -1],
+            xticklabels=True,
+            yticklabels=True,
+        )
+        ax.set_title(f"{net}\n{REGIME_LABELS[reg]}", fontsize=10)
+        ax.set_xlabel("task (input dim, output dim)")
+        ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+def agent_figure(evals: pd.DataFrame, n_seeds: int) -> plt.Figure:
+    """The agent in held-out environments: its choices (first held-out seed) and reward per policy."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.3), gridspec_kw={"width_ratios": [1.2, 1]})
+    first = evals[(evals.seed == evals.seed.min())]
+    agent = first[first.policy == "agent"].set_index("env")
+    oracle = first[first.policy == "oracle"].set_index("env")
+    sns.scatterplot(
+        data=agent,
+        x="horizon",
+        y="concurrency",
+        hue="choice",
+        style="choice",
+        ax=a,
+        s=55,
+        hue_order=["shared", "separated"],
+        style_order=["shared", "separated"],
+    )
+    wrong = agent[agent.choice != oracle.choice]
+    a.scatter(
+        wrong.horizon,
+        wrong.concurrency,
+        s=140,
+        facecolors="none",
+        edgecolors="red",
+        label="differs from oracle",
+    )
+    a.set_xscale("log")
+    a.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    a.set_xlabel("horizon (epochs of work, log scale)")
+    a.set_ylabel("value of concurrent work v")
+    a.set_title("Agent's training strategy per held-out environment")
+    a.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    per_seed = evals.groupby(["policy", "seed"], as_index=False).reward.mean()
+    s = summarize(per_seed, ["policy"], "reward")
+    order = ["always shared", "always separated", "agent", "oracle"]
+    plot_intervals(s, "policy", ax=b, order=order)
+    b.set_ylabel("mean reward per step (held-out envs)")
+    b.set_title(f"Reward in unfamiliar environments ({n_seeds} held-out seeds, 95% CI)")
+    fig.tight_layout()
+    return fig
+
+
+def show_trials(x: np.ndarray, y: np.ndarray, n_stim: int, titles: Sequence[str]) -> plt.Figure:
+    """Input (stimulus | cue) and target vectors of a few trials, as rows of cells."""
+    fig, axes = plt.subplots(
+        len(titles),
+        2,
+        figsize=(11, 0.9 * len(titles) + 0.6),
+        gridspec_kw={"width_ratios": [x.shape[1], y.shape[1]]},
+        squeeze=False,
+    )
+    for (ax_x, ax_y), xi, yi, title in zip(axes, x, y, titles):
+        ax_x.imshow(xi[None], cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        ax_x.axvline(n_stim - 0.5, color="tab:red", lw=2)
+        ax_y.imshow(yi[None], cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        ax_x.set_ylabel(title, rotation=0, ha="right", va="center", fontsize=9)
+        for ax in (ax_x, ax_y):
+            ax.set_yticks([])
+    axes[0, 0].set_title("input: stimulus (one feature per dimension) | task cue")
+    axes[0, 1].set_title("target response")
     fig.tight_layout()
     return fig

@@ -47,7 +47,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Write ``obj`` as indented, key-sorted JSON (NaN written as null), atomically."""
-    return atomic_write_text(path, json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return atomic_write_text(
+        path, json.dumps(_jsonable(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
+    )
 
 
 def write_csv(path: str | os.PathLike, df: pd.DataFrame) -> Path:
@@ -96,8 +98,10 @@ def mtlkit_hash() -> str:
 def notebook_hash(path: str | os.PathLike) -> str:
     """Hash of a notebook's cell types and sources only (outputs and metadata do not count)."""
     nb = json.loads(Path(path).read_text(encoding="utf-8"))
-    cells = [(c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
-             for c in nb["cells"]]
+    cells = [
+        (c["cell_type"], "".join(c["source"]) if isinstance(c["source"], list) else c["source"])
+        for c in nb["cells"]
+    ]
     return hashlib.sha256(json.dumps(cells).encode()).hexdigest()
 
 

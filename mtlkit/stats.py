@@ -106,8 +106,19 @@ class Claim:
             verdict = "contradicted"
         else:
             verdict = "inconclusive"
-        return cls(id, statement, est, lo, hi, len(samples), verdict, effect, threshold, direction,
-                   dict(detail or {}))
+        return cls(
+            id,
+            statement,
+            est,
+            lo,
+            hi,
+            len(samples),
+            verdict,
+            effect,
+            threshold,
+            direction,
+            dict(detail or {}),
+        )
 
     def to_dict(self) -> dict:
         """Plain dict for JSON."""

@@ -84,6 +84,7 @@ class StudySpec:
     paper: str
     params: tuple[Param, ...]
     figure: str = ""
+    checks: tuple[tuple[Callable[[dict], bool], str], ...] = ()  # cross-parameter rules: (holds?, message)
 
     def param(self, name: str) -> Param:
         """The declared parameter ``name``."""
@@ -102,13 +103,24 @@ class StudySpec:
 
 # Parameters every study has; a study adds its own after these.
 COMMON: tuple[Param, ...] = (
-    Param("mode", "str", None, "run size: smoke (tests, <30 s), default (results/), full (paper scale)",
-          choices=MODES, nullable=True),
+    Param(
+        "mode",
+        "str",
+        None,
+        "run size: smoke (tests, <30 s), default (results/), full (paper scale)",
+        choices=MODES,
+        nullable=True,
+    ),
     Param("seed", "int", 0, "base seed; seed i of the study is seed + i", low=0, high=2**31 - 1),
     Param("device", "str", "auto", "auto = CUDA when present, else CPU", choices=("auto", "cpu", "cuda")),
     Param("n_jobs", "int", 0, "parallel worker processes for a sweep (0 = one per core)", low=0, high=512),
-    Param("out", "str", None, "output folder (None = results/<study>, or results/<mode>/<study> "
-          "outside default mode)", nullable=True),
+    Param(
+        "out",
+        "str",
+        None,
+        "output folder (None = results/<study>, or results/<mode>/<study> outside default mode)",
+        nullable=True,
+    ),
     Param("cache", "bool", True, "reuse finished runs from the on-disk cache (resume a sweep)"),
 )
 
@@ -200,13 +212,18 @@ def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
             if p.kind == "list" and len(set(items)) != len(items):
                 raise ParameterError(f"parameter {p.name!r} = {value!r} repeats an item")
         resolved[p.name] = value
+    for holds, message in spec.checks:
+        if not holds(resolved):
+            raise ParameterError(message.format(**resolved))
     return resolved
 
 
 def pick_device(choice: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if choice == "cuda" and not torch.cuda.is_available():
-        raise ParameterError("parameter 'device' = 'cuda' but no CUDA device is available; use 'auto' or 'cpu'")
+        raise ParameterError(
+            "parameter 'device' = 'cuda' but no CUDA device is available; use 'auto' or 'cpu'"
+        )
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(choice)
@@ -215,7 +232,7 @@ def pick_device(choice: str) -> torch.device:
 def seed_everything(seed: int) -> None:
     """Seed python, numpy and torch (all devices)."""
     random.seed(seed)
-    np.random.seed(seed % 2**32)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeding the legacy global state user code may rely on
     torch.manual_seed(seed)
 
 
@@ -268,8 +285,13 @@ class Study:
         """Where finished sweep runs are cached (``None`` when ``cache=False``)."""
         return self.out_dir / ".cache" if self.p.cache else None
 
-    def run(self, fn: Callable[[dict], pd.DataFrame], configs: Mapping[tuple, dict],
-            keys: Sequence[str] = ("method", "seed"), desc: str = "runs") -> pd.DataFrame:
+    def run(
+        self,
+        fn: Callable[[dict], pd.DataFrame],
+        configs: Mapping[tuple, dict],
+        keys: Sequence[str] = ("method", "seed"),
+        desc: str = "runs",
+    ) -> pd.DataFrame:
         """Run ``fn`` on every config through :func:`mtlkit.sweep.run_sweep` (the study's cache and
         ``n_jobs``) and return one tidy frame, each run's rows tagged with its key columns."""
         from mtlkit.sweep import run_sweep
@@ -297,7 +319,9 @@ class Study:
         """Write ``metrics.csv``, ``claims.json`` and ``manifest.json``; return the claims table."""
         metrics = pd.concat(self.metrics, ignore_index=True) if self.metrics else pd.DataFrame()
         _results.write_csv(self.out_dir / "metrics.csv", metrics)
-        _results.write_json(self.out_dir / "claims.json", {"study": self.name, "claims": [c.to_dict() for c in self.claims]})
+        _results.write_json(
+            self.out_dir / "claims.json", {"study": self.name, "claims": [c.to_dict() for c in self.claims]}
+        )
         _results.write_json(self.out_dir / "manifest.json", self.manifest())
         return claims_table(self.claims)
 
@@ -306,7 +330,16 @@ class Study:
         import importlib.metadata as md
 
         versions = {"python": platform.python_version()}
-        for pkg in ("torch", "numpy", "pandas", "scikit-learn", "scipy", "matplotlib", "seaborn", "papermill"):
+        for pkg in (
+            "torch",
+            "numpy",
+            "pandas",
+            "scikit-learn",
+            "scipy",
+            "matplotlib",
+            "seaborn",
+            "papermill",
+        ):
             try:
                 versions[pkg] = md.version(pkg)
             except md.PackageNotFoundError:
@@ -343,10 +376,16 @@ def _git_state() -> dict | None:
     """The repository's commit and whether the tree was dirty, when git is available."""
     import subprocess
 
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=_results.REPO_DIR, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
     try:
-        run = lambda *a: subprocess.run(["git", *a], cwd=_results.REPO_DIR, capture_output=True, text=True,  # noqa: E731
-                                        timeout=10, check=True).stdout.strip()
-        return {"commit": run("rev-parse", "HEAD"), "dirty": bool(run("status", "--porcelain", "--", "mtlkit", "notebooks"))}
+        return {
+            "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--", "mtlkit", "notebooks")),
+        }
     except (OSError, subprocess.SubprocessError):
         return None
 

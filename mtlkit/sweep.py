@@ -31,8 +31,11 @@ RunFn = Callable[[dict[str, Any]], pd.DataFrame]
 
 def run_key(fn: RunFn, config: dict[str, Any], source: str | None = None) -> str:
     """Stable key of a run: function name, config and mtlkit source hash."""
-    blob = json.dumps({"fn": f"{fn.__module__}.{fn.__qualname__}", "config": config,
-                       "source": source or mtlkit_hash()}, sort_keys=True, default=str)
+    blob = json.dumps(
+        {"fn": f"{fn.__module__}.{fn.__qualname__}", "config": config, "source": source or mtlkit_hash()},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -60,8 +63,13 @@ def _run_one(fn: RunFn, config: dict[str, Any], key: str, cache_dir: Path | None
         torch.set_num_threads(threads)
     if cache_dir is not None:
         records = df.to_dict(orient="records")  # native Python floats: exact through JSON
-        entry = {"key": key, "config": config, "columns": list(df.columns), "records": records,
-                 "sha256": _checksum(records)}
+        entry = {
+            "key": key,
+            "config": config,
+            "columns": list(df.columns),
+            "records": records,
+            "sha256": _checksum(records),
+        }
         atomic_write_text(cache_dir / f"{key}.json", json.dumps(entry, sort_keys=True))
     return df
 
@@ -92,7 +100,9 @@ def run_sweep(
             out[i] = load_cached(cache / f"{k}.json", k)
     todo = [i for i, r in enumerate(out) if r is None]
     n_jobs = (os.cpu_count() or 1) if n_jobs == 0 else n_jobs
-    bar = tqdm(total=len(configs), initial=len(configs) - len(todo), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(
+        total=len(configs), initial=len(configs) - len(todo), desc=desc, disable=not progress, leave=False
+    )
     if n_jobs == 1 or len(todo) <= 1:
         for i in todo:
             out[i] = _run_one(fn, configs[i], keys[i], cache)

@@ -33,17 +33,26 @@ def task_loss(task: TaskSpec, out: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(out, target)
 
 
-def _optimizer(name: str, params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def _optimizer(
+    name: str, params: list[nn.Parameter], lr: float, weight_decay: float
+) -> torch.optim.Optimizer:
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; known: ['adam', 'sgd']")
+    if name == "plain_sgd":  # no momentum: the online backprop of the cognitive-control networks
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; known: ['adam', 'sgd', 'plain_sgd']")
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, data: MultiTaskData, split: str, tasks: Sequence[str] | None = None,
-             batch_size: int = 4096) -> pd.DataFrame:
+def evaluate(
+    model: nn.Module,
+    data: MultiTaskData,
+    split: str,
+    tasks: Sequence[str] | None = None,
+    batch_size: int = 4096,
+) -> pd.DataFrame:
     """Loss (and accuracy for classification) of every task on ``split``, as tidy rows."""
     model.eval()
     tasks = list(tasks or data.task_names)
@@ -77,19 +86,23 @@ def fit(
     weight_decay: float = 0.0,
     seed: int = 0,
     restore_best: bool = True,
+    stop_below: float | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Train ``model`` on all tasks of ``data``; return the tidy history ``(epoch, split, task, metric, value)``.
 
     ``weighting`` is a name from :data:`mtlkit.weighting.WEIGHTINGS` (or an instance). The minibatch
-    order and any randomness of the weighting come from ``seed``. Raises :class:`TrainingDiverged` on a
-    non-finite loss.
+    order and any randomness of the weighting come from ``seed``. ``stop_below`` ends training at the
+    first epoch whose summed validation loss is below it (training to criterion, as in Musslick et al.).
+    Raises :class:`TrainingDiverged` on a non-finite loss.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     tasks = data.task_names
     gen = torch.Generator().manual_seed(seed)
-    combiner = make_weighting(weighting, data.tasks, generator=gen) if isinstance(weighting, str) else weighting
+    combiner = (
+        make_weighting(weighting, data.tasks, generator=gen) if isinstance(weighting, str) else weighting
+    )
     device = data.x["train"].device
     model.to(device)
     combiner.to(device)
@@ -116,13 +129,18 @@ def fit(
             weights += w.cpu()
             steps += 1
         combiner.epoch_end(sums / steps)
-        rows = [{"split": "train", "task": t, "metric": m, "value": float(v[i] / steps)}
-                for i, t in enumerate(tasks) for m, v in (("loss", sums), ("weight", weights))]
+        rows = [
+            {"split": "train", "task": t, "metric": m, "value": float(v[i] / steps)}
+            for i, t in enumerate(tasks)
+            for m, v in (("loss", sums), ("weight", weights))
+        ]
         val = evaluate(model, data, "val")
         history.append(pd.concat([pd.DataFrame(rows), val], ignore_index=True).assign(epoch=epoch))
         val_total = float(val.loc[val.metric == "loss", "value"].sum())
         if restore_best and val_total < best[0]:
             best = (val_total, epoch, copy.deepcopy(model.state_dict()))
+        if stop_below is not None and val_total < stop_below:
+            break
     if restore_best and best[2] is not None:
         model.load_state_dict(best[2])
     hist = pd.concat(history, ignore_index=True)
@@ -148,6 +166,21 @@ def train_and_evaluate(config: dict[str, Any]) -> pd.DataFrame:
     hist = fit(model, data, seed=seed, **config["fit"])
     final = pd.concat([evaluate(model, data, s) for s in ("val", "test")], ignore_index=True)
     final["epoch"] = 0
-    final = pd.concat([final, pd.DataFrame([{"epoch": 0, "split": "val", "task": "all", "metric": "best_epoch",
-                                             "value": float(hist.attrs["best_epoch"])}])], ignore_index=True)
+    final = pd.concat(
+        [
+            final,
+            pd.DataFrame(
+                [
+                    {
+                        "epoch": 0,
+                        "split": "val",
+                        "task": "all",
+                        "metric": "best_epoch",
+                        "value": float(hist.attrs["best_epoch"]),
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     return pd.concat([hist, final], ignore_index=True)

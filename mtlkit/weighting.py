@@ -39,8 +39,13 @@ def task_gradients(losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
     """
     eye = torch.eye(len(losses), device=losses.device, dtype=losses.dtype)
     grads = torch.autograd.grad(
-        losses, list(shared), grad_outputs=eye, is_grads_batched=True, retain_graph=True,
-        allow_unused=True, materialize_grads=True,
+        losses,
+        list(shared),
+        grad_outputs=eye,
+        is_grads_batched=True,
+        retain_graph=True,
+        allow_unused=True,
+        materialize_grads=True,
     )
     return torch.cat([g.reshape(len(losses), -1) for g in grads], dim=1)
 
@@ -140,7 +145,9 @@ class Uncertainty(Weighting):
     def __init__(self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None) -> None:
         super().__init__(tasks, generator)
         self.log_var = nn.Parameter(torch.zeros(len(self.tasks)))
-        self.register_buffer("scale", torch.tensor([1.0 if t.kind == "classification" else 0.5 for t in self.tasks]))
+        self.register_buffer(
+            "scale", torch.tensor([1.0 if t.kind == "classification" else 0.5 for t in self.tasks])
+        )
 
     def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
         w = self.scale * torch.exp(-self.log_var)
@@ -155,7 +162,9 @@ class DWA(Weighting):
     two epochs' mean training losses; equal weights for the first two epochs.
     """
 
-    def __init__(self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None, temperature: float = 2.0) -> None:
+    def __init__(
+        self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None, temperature: float = 2.0
+    ) -> None:
         super().__init__(tasks, generator)
         self.temperature = temperature
         self.history: list[Tensor] = []
@@ -179,7 +188,13 @@ class GradNorm(Weighting):
     shared layer, to save compute).
     """
 
-    def __init__(self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None, alpha: float = 1.5, lr: float = 0.025) -> None:
+    def __init__(
+        self,
+        tasks: Sequence[TaskSpec],
+        generator: torch.Generator | None = None,
+        alpha: float = 1.5,
+        lr: float = 0.025,
+    ) -> None:
         super().__init__(tasks, generator)
         self.alpha, self.lr = alpha, lr
         self.register_buffer("w", torch.ones(len(self.tasks)))
@@ -244,7 +259,9 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
 }
 
 
-def make_weighting(name: str, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None, **kwargs) -> Weighting:
+def make_weighting(
+    name: str, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None, **kwargs
+) -> Weighting:
     """The weighting method ``name`` for ``tasks`` (see :data:`WEIGHTINGS`)."""
     if name not in WEIGHTINGS:
         raise ValueError(f"unknown weighting {name!r}; known: {list(WEIGHTINGS)}")

@@ -9,7 +9,13 @@ def tiny_data() -> MultiTaskData:
     """Two learnable classification tasks and one regression task on 6-d inputs."""
     g = torch.Generator().manual_seed(0)
     x = {s: torch.randn(n, 6, generator=g) for s, n in (("train", 96), ("val", 32), ("test", 32))}
-    y = {s: {"pos": (v[:, 0] > 0).long(), "big": (v[:, 1] > 0.5).long(), "reg": v[:, 2:3] * 2.0}
-         for s, v in x.items()}
-    tasks = [TaskSpec("pos", "classification", 2), TaskSpec("big", "classification", 2), TaskSpec("reg", "regression", 1)]
+    y = {
+        s: {"pos": (v[:, 0] > 0).long(), "big": (v[:, 1] > 0.5).long(), "reg": v[:, 2:3] * 2.0}
+        for s, v in x.items()
+    }
+    tasks = [
+        TaskSpec("pos", "classification", 2),
+        TaskSpec("big", "classification", 2),
+        TaskSpec("reg", "regression", 1),
+    ]
     return MultiTaskData(x, y, tasks)

@@ -39,7 +39,11 @@ def test_normalisation_uses_train_only():
 
 
 def test_same_seed_same_data_other_seed_other_data():
-    a, b, c = make_multidigits(n_train=200, seed=5), make_multidigits(n_train=200, seed=5), make_multidigits(n_train=200, seed=6)
+    a, b, c = (
+        make_multidigits(n_train=200, seed=5),
+        make_multidigits(n_train=200, seed=5),
+        make_multidigits(n_train=200, seed=6),
+    )
     assert torch.equal(a.x["train"], b.x["train"])
     assert not torch.equal(a.x["train"], c.x["train"])
 

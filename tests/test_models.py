@@ -23,7 +23,9 @@ def test_shared_parameters():
     assert sep.shared_parameters() == []
     # separate networks hold one trunk per task: twice the trunk parameters of hard sharing here
     n_trunk = sum(p.numel() for p in hard.trunk.parameters())
-    assert sum(p.numel() for p in sep.parameters()) == 2 * n_trunk + sum(p.numel() for p in hard.heads.parameters())
+    assert sum(p.numel() for p in sep.parameters()) == 2 * n_trunk + sum(
+        p.numel() for p in hard.heads.parameters()
+    )
 
 
 def test_unknown_architecture():

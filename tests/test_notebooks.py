@@ -21,7 +21,11 @@ def test_every_notebook_is_a_declared_study():
 def test_notebooks_are_stored_without_outputs():
     for name in NOTEBOOKS:
         nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
-        assert all(not c.get("outputs") and not c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code"), name
+        assert all(
+            not c.get("outputs") and not c.get("execution_count")
+            for c in nb["cells"]
+            if c["cell_type"] == "code"
+        ), name
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +50,22 @@ def test_smoke_run_writes_every_output(smoke_runs, name):
 def test_same_seed_writes_identical_metrics(smoke_runs, tmp_path):
     """A second run, without the cache and in-process, gives byte-identical metrics.csv."""
     first = smoke_runs[1]["00_landscape"] / "metrics.csv"
-    again = run_study(STUDIES["00_landscape"], "smoke", {"cache": "false", "n_jobs": "1"}, str(tmp_path)).parent
+    again = run_study(
+        STUDIES["00_landscape"], "smoke", {"cache": "false", "n_jobs": "1"}, str(tmp_path)
+    ).parent
     assert (again / "metrics.csv").read_bytes() == first.read_bytes()
 
 
 @pytest.mark.notebook
 def test_plain_papermill_reports_a_bad_parameter(tmp_path):
     with pytest.raises(pm.PapermillExecutionError) as e:
-        pm.execute_notebook(str(ROOT / "notebooks" / "00_landscape.ipynb"), str(tmp_path / "o.ipynb"),
-                            parameters={"mode": "smoke", "tasks": ["left", "colour"], "out": str(tmp_path)},
-                            progress_bar=False, kernel_name="python3")
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "00_landscape.ipynb"),
+            str(tmp_path / "o.ipynb"),
+            parameters={"mode": "smoke", "tasks": ["left", "colour"], "out": str(tmp_path)},
+            progress_bar=False,
+            kernel_name="python3",
+        )
     assert e.value.ename == "ParameterError"
     assert "colour" in e.value.evalue and "sum_parity" in e.value.evalue
     assert not (tmp_path / "metrics.csv").exists(), "no compute happens before validation"

@@ -1,10 +1,11 @@
 """The two commands and the pins: lock, environment.yml, pyproject and Makefile agree."""
 
 import re
+from pathlib import Path
+
 import pytest
 
 tomllib = pytest.importorskip("tomllib")
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,10 @@ def test_write_json_turns_nan_into_null(tmp_path):
 
 
 def test_notebook_hash_ignores_outputs_and_metadata(tmp_path):
-    nb = {"cells": [{"cell_type": "code", "source": ["x = 1"], "outputs": [], "metadata": {}}], "metadata": {}}
+    nb = {
+        "cells": [{"cell_type": "code", "source": ["x = 1"], "outputs": [], "metadata": {}}],
+        "metadata": {},
+    }
     a = tmp_path / "a.ipynb"
     a.write_text(json.dumps(nb))
     h = results.notebook_hash(a)

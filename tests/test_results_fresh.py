@@ -22,12 +22,16 @@ def test_committed_results_are_fresh(name):
     for f in (f"{name}.ipynb", "metrics.csv", "claims.json", "manifest.json"):
         assert (folder / f).is_file(), f"results/{name}/{f} missing: " + REGENERATE.format(name)
     m = json.loads((folder / "manifest.json").read_text())
-    assert m["notebook_hash"] == notebook_hash(ROOT / "notebooks" / f"{name}.ipynb"), "notebook changed: " + REGENERATE.format(name)
+    assert m["notebook_hash"] == notebook_hash(ROOT / "notebooks" / f"{name}.ipynb"), (
+        "notebook changed: " + REGENERATE.format(name)
+    )
     assert m["mtlkit_hash"] == mtlkit_hash(), "mtlkit/ changed: " + REGENERATE.format(name)
     assert m["mode"] == "default"
     defaults = validate(STUDIES[name], {"mode": "default"})
     params = {k: v for k, v in m["params"].items() if k not in ("out", "n_jobs", "device", "cache")}
-    assert params == {k: v for k, v in defaults.items() if k in params}, "results were not made with the default parameters"
+    assert params == {k: v for k, v in defaults.items() if k in params}, (
+        "results were not made with the default parameters"
+    )
     for fig in m["figures"]:
         assert (folder / "figures" / fig).is_file(), fig
     assert len(pd.read_csv(folder / "metrics.csv")) > 0
@@ -38,7 +42,18 @@ def test_committed_claims_are_valid(name):
     claims = json.loads((ROOT / "results" / name / "claims.json").read_text())
     assert claims["study"] == name and claims["claims"]
     for c in claims["claims"]:
-        assert set(c) >= {"id", "statement", "estimate", "low", "high", "n", "verdict", "effect", "direction", "threshold"}
+        assert set(c) >= {
+            "id",
+            "statement",
+            "estimate",
+            "low",
+            "high",
+            "n",
+            "verdict",
+            "effect",
+            "direction",
+            "threshold",
+        }
         assert c["verdict"] in ("reproduced", "contradicted", "inconclusive")
         if c["low"] is None:
             assert c["verdict"] == "inconclusive"

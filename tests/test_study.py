@@ -87,13 +87,19 @@ def test_notebook_parameters_cell_matches_the_schema(name):
     assert set(values) == {p.name for p in spec.params}, "parameters cell and schema declare different names"
     for p in spec.params:
         if values[p.name] is not None:
-            assert values[p.name] == p.default, f"{p.name}: notebook says {values[p.name]!r}, schema {p.default!r}"
+            assert values[p.name] == p.default, (
+                f"{p.name}: notebook says {values[p.name]!r}, schema {p.default!r}"
+            )
         else:
-            assert p.by_mode or p.nullable or p.kind == "list", f"{p.name} is None in the notebook but has no mode value"
+            assert p.by_mode or p.nullable or p.kind == "list", (
+                f"{p.name} is None in the notebook but has no mode value"
+            )
 
 
 def _cli(*args, timeout=60):
-    return subprocess.run([sys.executable, "-m", "mtlkit.cli", *args], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "mtlkit.cli", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_cli_fails_fast_on_a_bad_parameter(tmp_path):

@@ -43,8 +43,15 @@ def test_run_key_depends_on_config_and_source():
 
 
 def test_workers_give_the_same_numbers_as_in_process(tmp_path):
-    cfgs = [{"seed": s, "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 100},
-             "model": {"architecture": "hard", "width": 16, "depth": 1}, "fit": {"epochs": 2}} for s in (0, 1)]
+    cfgs = [
+        {
+            "seed": s,
+            "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 100},
+            "model": {"architecture": "hard", "width": 16, "depth": 1},
+            "fit": {"epochs": 2},
+        }
+        for s in (0, 1)
+    ]
     local = run_sweep(train_and_evaluate, cfgs, n_jobs=1, progress=False)
     workers = run_sweep(train_and_evaluate, cfgs, n_jobs=2, progress=False)
     cached = run_sweep(train_and_evaluate, cfgs, cache_dir=tmp_path, n_jobs=2, progress=False)

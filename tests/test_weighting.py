@@ -4,7 +4,16 @@ import pytest
 import torch
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.weighting import DWA, WEIGHTINGS, GradNorm, Uncertainty, make_weighting, min_norm_weights, pcgrad, task_gradients
+from mtlkit.weighting import (
+    DWA,
+    WEIGHTINGS,
+    GradNorm,
+    Uncertainty,
+    make_weighting,
+    min_norm_weights,
+    pcgrad,
+    task_gradients,
+)
 
 T2 = [TaskSpec("a", "classification", 2), TaskSpec("b", "regression", 1)]
 
@@ -59,7 +68,9 @@ def test_uncertainty_weights_and_gradient():
     # classification: exp(-s) ; regression: exp(-s)/2
     assert torch.allclose(w, torch.tensor([1.0, 0.5 * torch.exp(torch.tensor(-1.0))]))
     # d/ds [c exp(-s) L + s/2] = -c exp(-s) L + 1/2
-    assert torch.allclose(u.log_var.grad, torch.tensor([-2.0 + 0.5, -0.5 * torch.exp(torch.tensor(-1.0)) * 4 + 0.5]))
+    assert torch.allclose(
+        u.log_var.grad, torch.tensor([-2.0 + 0.5, -0.5 * torch.exp(torch.tensor(-1.0)) * 4 + 0.5])
+    )
 
 
 def test_dwa_weights_from_loss_ratios():

@@ -22,7 +22,9 @@ class TaskSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in ("classification", "regression"):
-            raise ValueError(f"task {self.name!r}: kind must be 'classification' or 'regression', got {self.kind!r}")
+            raise ValueError(
+                f"task {self.name!r}: kind must be 'classification' or 'regression', got {self.kind!r}"
+            )
         if self.n_outputs < 1:
             raise ValueError(f"task {self.name!r}: n_outputs must be >= 1, got {self.n_outputs}")
 
@@ -72,7 +74,9 @@ class MultiTaskData:
     def select(self, tasks: Sequence[str]) -> MultiTaskData:
         """The same inputs with only ``tasks`` (in that order)."""
         specs = [self.task(t) for t in tasks]
-        return MultiTaskData(self.x, {s: {t: self.y[s][t] for t in tasks} for s in SPLITS}, specs, dict(self.info))
+        return MultiTaskData(
+            self.x, {s: {t: self.y[s][t] for t in tasks} for s in SPLITS}, specs, dict(self.info)
+        )
 
     def to(self, device: torch.device | str) -> MultiTaskData:
         """A copy with every tensor on ``device``."""

@@ -2,8 +2,8 @@
 
 ``n_dims`` input dimensions, each showing one of ``n_features`` features (one-hot per dimension);
 ``n_out`` output dimensions of ``n_features`` response units. Task ``(i, j)`` maps the feature shown on
-input dimension ``i`` to a response on output dimension ``j`` (through a fixed random permutation of the
-features per task, so tasks are distinct). A one-hot *task cue* says which task(s) to perform.
+input dimension ``i`` to a response on output dimension ``j``: feature ``k`` -> response ``k`` (or a
+fixed random permutation per task, ``mapping="permuted"``). A one-hot *task cue* says which task(s) to perform.
 
 * a **single-task trial** cues one task; the target is its one-hot response on its output dimension
   and zeros elsewhere;
@@ -28,6 +28,7 @@ from torch import Tensor
 from mtlkit.data.base import SPLITS, MultiTaskData, TaskSpec
 
 Task = tuple[int, int]
+MAPPINGS = ("identity", "permuted")
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class StimulusEnv:
     n_dims: int = 3
     n_features: int = 4
     n_out: int | None = None
+    mapping: str = "identity"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -51,6 +53,8 @@ class StimulusEnv:
             raise ValueError(f"need n_dims >= 2 and n_features >= 2, got {self.n_dims}, {self.n_features}")
         if self.n_out is not None and self.n_out < 2:
             raise ValueError(f"n_out must be >= 2, got {self.n_out}")
+        if self.mapping not in MAPPINGS:
+            raise ValueError(f"unknown mapping {self.mapping!r}; known: {list(MAPPINGS)}")
 
     @property
     def n_outdims(self) -> int:
@@ -83,12 +87,17 @@ class StimulusEnv:
     def task_index(self, task: Task) -> int:
         i, j = task
         if not (0 <= i < self.n_dims and 0 <= j < self.n_outdims):
-            raise ValueError(f"task {task} is outside the environment: input dims 0..{self.n_dims - 1}, "
-                             f"output dims 0..{self.n_outdims - 1}")
+            raise ValueError(
+                f"task {task} is outside the environment: input dims 0..{self.n_dims - 1}, "
+                f"output dims 0..{self.n_outdims - 1}"
+            )
         return i * self.n_outdims + j
 
-    def mapping(self, task: Task) -> Tensor:
-        """The task's feature -> response permutation (fixed by the environment's seed and the task)."""
+    def response_map(self, task: Task) -> Tensor:
+        """The task's feature -> response position: the identity (feature k -> response k, as in Musslick
+        et al. 2016), or a fixed random permutation per task (``mapping="permuted"``, seeded)."""
+        if self.mapping == "identity":
+            return torch.arange(self.n_features)
         g = torch.Generator().manual_seed(self.seed * 10007 + self.task_index(task))
         return torch.randperm(self.n_features, generator=g)
 
@@ -122,19 +131,22 @@ class StimulusEnv:
             group = list(group)
             for a, b in itertools.combinations(group, 2):
                 if not self.can_multitask(a, b):
-                    raise ValueError(f"tasks {a} and {b} share an input or output dimension: "
-                                     "they cannot be cued together")
+                    raise ValueError(
+                        f"tasks {a} and {b} share an input or output dimension: they cannot be cued together"
+                    )
             cue = torch.zeros(len(stim), self.n_tasks)
             y = torch.zeros(len(stim), self.n_outdims, self.n_features)
             for t in group:
                 cue[:, self.task_index(t)] = 1
-                y[torch.arange(len(stim)), t[1], self.mapping(t)[feats[:, t[0]]]] = 1
+                y[torch.arange(len(stim)), t[1], self.response_map(t)[feats[:, t[0]]]] = 1
             xs.append(torch.cat([stim, cue], 1))
             ys.append(y.flatten(1))
             ws.append(cue.bool())
         return torch.cat(xs), torch.cat(ys), torch.cat(ws)
 
-    def dataset(self, cued: Sequence[Sequence[Task]], noise: float = 0.0, repeats: int = 1, seed: int = 0) -> MultiTaskData:
+    def dataset(
+        self, cued: Sequence[Sequence[Task]], noise: float = 0.0, repeats: int = 1, seed: int = 0
+    ) -> MultiTaskData:
         """Trials for ``cued`` as :class:`MultiTaskData` (task ``response``); ``repeats`` noisy copies in
         train, the clean trials in val and test. Gaussian ``noise`` is added to the stimulus units."""
         x, y, which = self.trials(cued)

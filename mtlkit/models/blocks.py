@@ -8,7 +8,9 @@ import torch
 from torch import Tensor, nn
 
 
-def mlp(in_dim: int, hidden: Sequence[int], out_dim: int | None = None, act: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+def mlp(
+    in_dim: int, hidden: Sequence[int], out_dim: int | None = None, act: type[nn.Module] = nn.ReLU
+) -> nn.Sequential:
     """``Linear -> act`` for each width in ``hidden``, then a final ``Linear`` to ``out_dim`` if given.
 
     Examples
@@ -46,8 +48,11 @@ class SmallCNN(nn.Module):
         super().__init__()
         c, h, w = in_shape
         self.features = nn.Sequential(
-            nn.Conv2d(c, channels, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, 2 * channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, 2 * channels, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         )
         self.fc = nn.Sequential(nn.Linear(2 * channels * (h // 2) * (w // 2), width), nn.ReLU())
         self.out_dim = width

@@ -86,8 +86,16 @@ class TaskCuedNetwork(nn.Module):
     (-2 in the papers: units are off unless driven), weights start in U(-init, init).
     """
 
-    def __init__(self, n_stim: int, n_tasks: int, n_out: int, hidden: int = 100, depth: int = 1,
-                 bias: float = -2.0, init: float = 0.1) -> None:
+    def __init__(
+        self,
+        n_stim: int,
+        n_tasks: int,
+        n_out: int,
+        hidden: int = 100,
+        depth: int = 1,
+        bias: float = -2.0,
+        init: float = 0.1,
+    ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
