@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mtlkit.study import MODES, ParameterError, StudySpec, describe, output_dir, validate
+from mtlkit.study import HEADLESS_ENV, MODES, ParameterError, StudySpec, describe, output_dir, validate
 
 
 def _studies(name: str) -> list[StudySpec]:
@@ -40,6 +40,7 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{spec.name}.ipynb"
     tmp = folder / f".{spec.name}.running.ipynb"
+    os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: no progress bars in the executed copy
     try:
         pm.execute_notebook(
             str(spec.notebook),

@@ -218,6 +218,15 @@ def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
     return resolved
 
 
+HEADLESS_ENV = "MTLKIT_HEADLESS"
+
+
+def headless() -> bool:
+    """True when a study runs unattended (``mtlkit run`` sets ``$MTLKIT_HEADLESS``): no progress bars,
+    which would only clutter the executed notebook."""
+    return os.environ.get(HEADLESS_ENV, "") not in ("", "0")
+
+
 def pick_device(choice: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if choice == "cuda" and not torch.cuda.is_available():
@@ -297,7 +306,14 @@ class Study:
         from mtlkit.sweep import run_sweep
 
         n_jobs = 1 if self.device.type == "cuda" else self.p.n_jobs
-        frames = run_sweep(fn, list(configs.values()), cache_dir=self.cache_dir, n_jobs=n_jobs, desc=desc)
+        frames = run_sweep(
+            fn,
+            list(configs.values()),
+            cache_dir=self.cache_dir,
+            n_jobs=n_jobs,
+            desc=desc,
+            progress=not headless(),
+        )
         return pd.concat([f.assign(**dict(zip(keys, k))) for k, f in zip(configs, frames)], ignore_index=True)
 
     def savefig(self, fig: Any, name: str) -> Path:

@@ -22,8 +22,8 @@ from typing import Any
 import pandas as pd
 import torch
 from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
+from mtlkit.progress import tqdm
 from mtlkit.results import atomic_write_text, mtlkit_hash
 
 RunFn = Callable[[dict[str, Any]], pd.DataFrame]

@@ -16,9 +16,9 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import trange
 
 from mtlkit.data.base import MultiTaskData, TaskSpec
+from mtlkit.progress import trange
 from mtlkit.weighting import Weighting, make_weighting
 
 
