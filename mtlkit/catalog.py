@@ -8,6 +8,9 @@ from mtlkit.models.blocks import TRUNKS
 from mtlkit.study import COMMON, Param, ParameterError, StudySpec
 from mtlkit.weighting import WEIGHTINGS
 
+# The survey's adaptive methods (``fixed`` is a scalarisation tool for fronts, not a baseline of its own).
+BASELINES = tuple(w for w in WEIGHTINGS if w != "fixed")
+
 
 def _sizes(
     seeds: tuple[int, int, int], epochs: tuple[int, int, int], n_train: tuple[int, int, int]
@@ -74,9 +77,9 @@ STUDIES: dict[str, StudySpec] = {
                 Param(
                     "weightings",
                     "list",
-                    list(WEIGHTINGS),
+                    list(BASELINES),
                     "weighting methods to compare with hard sharing",
-                    choices=tuple(WEIGHTINGS),
+                    choices=BASELINES,
                 ),
             ),
         ),
@@ -211,6 +214,73 @@ STUDIES: dict[str, StudySpec] = {
                     lambda p: p["concurrency_min"] <= p["concurrency_max"],
                     "parameters 'concurrency_min' = {concurrency_min} and 'concurrency_max' = {concurrency_max}: "
                     "need concurrency_min <= concurrency_max",
+                ),
+            ),
+        ),
+        StudySpec(
+            name="02_small_towers",
+            title="02 - Small towers: under-parameterized self-auxiliary heads and the Pareto front",
+            paper="Wang, Zhao, Dai, Fifty, Lin, Hong, Chi 2020, Small Towers Make Big Differences, arXiv 2008.05808",
+            figure="fronts",
+            params=COMMON
+            + _sizes(seeds=(2, 5, 10), epochs=(3, 15, 100), n_train=(200, 1000, 5000))
+            + (
+                Param(
+                    "correlations",
+                    "floats",
+                    [0.0, 0.5, 1.0],
+                    "requested task correlations of the synthetic data",
+                    low=-1.0,
+                    high=1.0,
+                ),
+                Param(
+                    "digit_tasks",
+                    "list",
+                    ["left", "sum_parity"],
+                    "the MultiDigits pair (two tasks)",
+                    choices=tuple(TASKS),
+                ),
+                Param(
+                    "n_weights",
+                    "int",
+                    help="task weightings alpha per front",
+                    low=2,
+                    high=1000,
+                    by_mode={"smoke": 2, "default": 7, "full": 11},
+                ),
+                Param("width", "int", 16, "shared-bottom width / expert width", low=2, high=65536),
+                Param("tower", "int", 8, "main tower: two hidden layers of this width", low=1, high=65536),
+                Param("n_experts", "int", 4, "MMoE experts", low=1, high=256),
+                Param(
+                    "small_fraction",
+                    "float",
+                    0.0,
+                    "small tower: 0 = linear, else hidden width / main tower width",
+                    low=0.0,
+                    high=1.0,
+                ),
+                Param(
+                    "aux_weight",
+                    "float",
+                    1.0,
+                    "gamma: loss weight of the auxiliary towers",
+                    low=0.0,
+                    high=100.0,
+                ),
+                Param(
+                    "lr",
+                    "float",
+                    0.05,
+                    "SGD (momentum 0.9) learning rate, as in the paper's code",
+                    low=1e-8,
+                    high=10.0,
+                ),
+                Param("batch_size", "int", 128, "minibatch size", low=1, high=10**6),
+            ),
+            checks=(
+                (
+                    lambda p: len(p["digit_tasks"]) == 2,
+                    "parameter 'digit_tasks' = {digit_tasks}: give exactly two tasks",
                 ),
             ),
         ),

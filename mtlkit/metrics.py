@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -120,3 +121,52 @@ def sharing_index(sim: Tensor, tasks: Sequence[tuple[int, int]]) -> float:
         if tasks[a][0] == tasks[b][0]
     ]
     return sum(vals) / len(vals) if vals else float("nan")
+
+
+# --- Pareto fronts (study 02) -------------------------------------------------------------------
+
+
+def pareto_front(points: np.ndarray) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``points`` (``(n, k)``, every column minimised).
+
+    Examples
+    --------
+    >>> pareto_front(np.array([[1, 3], [2, 2], [3, 1], [3, 3], [2, 2]])).tolist()
+    [True, True, True, False, True]
+    """
+    p = np.asarray(points, dtype=float)
+    keep = np.ones(len(p), dtype=bool)
+    for i in range(len(p)):
+        dominated_by = np.all(p <= p[i], axis=1) & np.any(p < p[i], axis=1)
+        keep[i] = not dominated_by.any()
+    return keep
+
+
+def hypervolume_2d(points: np.ndarray, ref: Sequence[float]) -> float:
+    """Area dominated by ``points`` (two minimised objectives) inside the box below ``ref``; exact.
+
+    Points that do not dominate ``ref`` add nothing.
+
+    Examples
+    --------
+    >>> hypervolume_2d(np.array([[1, 3], [2, 2], [3, 1]]), (4, 4))  # 1*1 + 1*2 + 1*3
+    6.0
+    """
+    p = np.asarray(points, dtype=float).reshape(-1, 2)
+    p = p[(p[:, 0] < ref[0]) & (p[:, 1] < ref[1])]
+    if len(p) == 0:
+        return 0.0
+    p = p[pareto_front(p)]
+    p = p[np.lexsort((p[:, 1], p[:, 0]))]
+    xs = np.append(p[1:, 0], ref[0])
+    return float(np.sum((xs - p[:, 0]) * (ref[1] - p[:, 1])))
+
+
+def marginal_loss(y_train: Tensor, y_test: Tensor, kind: str) -> float:
+    """Test loss of a predictor that knows only the training labels' marginal: the mean (MSE) for
+    regression, the class frequencies (cross-entropy) for classification. A natural reference point."""
+    if kind == "regression":
+        return float(((y_test - y_train.mean(0)) ** 2).mean())
+    freq = torch.bincount(y_train, minlength=int(max(y_train.max(), y_test.max())) + 1).double() + 1.0
+    p = freq / freq.sum()
+    return float(-torch.log(p[y_test]).mean())

@@ -267,3 +267,54 @@ def show_trials(x: np.ndarray, y: np.ndarray, n_stim: int, titles: Sequence[str]
     axes[0, 1].set_title("target response")
     fig.tight_layout()
     return fig
+
+
+# --- study 02 ----------------------------------------------------------------------------------
+
+
+def fronts_figure(
+    test_loss: pd.DataFrame, tasks: dict[str, Sequence[str]], variants: Sequence[str]
+) -> plt.Figure:
+    """Seed-averaged test-loss points over the weight sweep, per dataset (columns) and architecture (rows)."""
+    datasets, archs = list(tasks), list(dict.fromkeys(test_loss.architecture))
+    fig, axes = plt.subplots(
+        len(archs), len(datasets), figsize=(3.6 * len(datasets), 3.3 * len(archs)), squeeze=False
+    )
+    colors = dict(zip(variants, sns.color_palette(n_colors=len(variants))))
+    for r, arch in enumerate(archs):
+        for c, ds in enumerate(datasets):
+            ax = axes[r, c]
+            d = test_loss[(test_loss.architecture == arch) & (test_loss.dataset == ds)]
+            mean = d.groupby(["variant", "alpha", "task"]).value.mean().unstack("task")
+            t1, t2 = tasks[ds]
+            for v in variants:
+                if v in mean.index.get_level_values(0):
+                    m = mean.loc[v].sort_index()
+                    ax.plot(m[t1], m[t2], "o-", color=colors[v], label=v, ms=4, lw=1.2)
+            ax.set_title(f"{arch} · {ds}", fontsize=10)
+            ax.set_xlabel(f"{t1} test loss")
+            ax.set_ylabel(f"{t2} test loss")
+    axes[0, -1].legend(title="towers", frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def hypervolume_figure(gains: pd.DataFrame, by_corr: pd.DataFrame, n_seeds: int) -> plt.Figure:
+    """Left: hypervolume gain over the base model per variant and architecture. Right: the small
+    towers' gain against the requested task correlation (synthetic data)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(12.5, 4), gridspec_kw={"width_ratios": [1.1, 1]})
+    s = summarize(gains, ["variant", "architecture"], "gain")
+    plot_intervals(s, "variant", "architecture", ax=a, order=["small", "large", "wide"])
+    a.axhline(0, color="k", lw=1, ls="--")
+    a.set_ylabel("hypervolume gain vs no towers\n(fraction of the reference box)")
+    a.set_xlabel("variant (small / large aux towers; wider main towers)")
+    a.set_title(f"Pareto-front gain, mean over data sets ({n_seeds} seeds, 95% CI)")
+    s = summarize(by_corr, ["correlation", "architecture"], "gain")
+    s["correlation"] = s["correlation"].map(lambda c: f"{c:g}")
+    plot_intervals(s, "correlation", "architecture", ax=b)
+    b.axhline(0, color="k", lw=1, ls="--")
+    b.set_xlabel("requested task correlation")
+    b.set_ylabel("small towers' hypervolume gain")
+    b.set_title("Gain of small towers vs task correlation")
+    fig.tight_layout()
+    return fig

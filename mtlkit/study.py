@@ -37,7 +37,7 @@ class Param:
     """A declared study parameter.
 
     ``kind`` is one of ``int``, ``float``, ``str``, ``bool``, ``list`` (a list of strings, also given
-    as ``"a,b,c"``). ``by_mode`` gives the value per mode when the notebook passes ``None``; ``choices``
+    as ``"a,b,c"``), ``floats`` (a list of numbers, also ``"0,0.5,1"``; ``low``/``high`` bound each). ``by_mode`` gives the value per mode when the notebook passes ``None``; ``choices``
     constrain a ``str`` or every item of a ``list``; ``low``/``high`` bound numbers (inclusive).
     """
 
@@ -50,6 +50,7 @@ class Param:
     high: float | None = None
     by_mode: Mapping[str, Any] | None = None
     nullable: bool = False
+    allowed_override: str | None = None  # how an item of a list parameter reports what is allowed
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -57,8 +58,10 @@ class Param:
             what = f"one of {list(self.choices)}"
             if self.kind == "list":
                 what = f"a non-empty list (or comma-separated string) of {list(self.choices)}"
-        elif self.kind in ("int", "float"):
-            noun = "an integer" if self.kind == "int" else "a number"
+        elif self.kind in ("int", "float", "floats"):
+            noun = {"int": "an integer", "float": "a number", "floats": "a non-empty list of numbers, each"}[
+                self.kind
+            ]
             lo = "-inf" if self.low is None else f"{self.low:g}"
             hi = "inf" if self.high is None else f"{self.high:g}"
             what = f"{noun} in [{lo}, {hi}]"
@@ -128,7 +131,8 @@ COMMON: tuple[Param, ...] = (
 def _coerce(p: Param, value: Any) -> Any:
     """Convert ``value`` to the parameter's type, or raise :class:`ParameterError`."""
     bad = ParameterError(
-        f"parameter {p.name!r} = {value!r} ({type(value).__name__}) is not allowed: expected {p.allowed()}"
+        f"parameter {p.name!r} = {value!r} ({type(value).__name__}) is not allowed: "
+        f"expected {p.allowed_override or p.allowed()}"
     )
     if p.kind == "int":
         if isinstance(value, bool):
@@ -162,6 +166,11 @@ def _coerce(p: Param, value: Any) -> Any:
         if isinstance(value, (str, os.PathLike)):
             return str(value)
         raise bad
+    if p.kind == "floats":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not items:
+            raise bad
+        return [_coerce(Param(p.name, "float", allowed_override=p.allowed()), v) for v in items]
     if p.kind == "list":
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
@@ -197,8 +206,9 @@ def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
                 resolved[p.name] = None
                 continue
         value = _coerce(p, value)
-        if p.kind in ("int", "float"):
-            if (p.low is not None and value < p.low) or (p.high is not None and value > p.high):
+        if p.kind in ("int", "float", "floats"):
+            items = value if p.kind == "floats" else [value]
+            if any((p.low is not None and v < p.low) or (p.high is not None and v > p.high) for v in items):
                 raise ParameterError(
                     f"parameter {p.name!r} = {value!r} is out of range: expected {p.allowed()}"
                 )

@@ -37,7 +37,7 @@ def _optimizer(
     name: str, params: list[nn.Parameter], lr: float, weight_decay: float
 ) -> torch.optim.Optimizer:
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, foreach=True)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
     if name == "plain_sgd":  # no momentum: the online backprop of the cognitive-control networks
@@ -81,7 +81,7 @@ def fit(
     epochs: int,
     lr: float = 1e-3,
     batch_size: int = 128,
-    weighting: str | Weighting = "equal",
+    weighting: str | dict | Weighting = "equal",
     optimizer: str = "adam",
     weight_decay: float = 0.0,
     seed: int = 0,
@@ -91,7 +91,8 @@ def fit(
 ) -> pd.DataFrame:
     """Train ``model`` on all tasks of ``data``; return the tidy history ``(epoch, split, task, metric, value)``.
 
-    ``weighting`` is a name from :data:`mtlkit.weighting.WEIGHTINGS` (or an instance). The minibatch
+    ``weighting`` is a name from :data:`mtlkit.weighting.WEIGHTINGS`, a dict ``{"name": ..., **kwargs}``
+    (e.g. ``{"name": "fixed", "weights": {"a": 0.3}}``), or an instance. The minibatch
     order and any randomness of the weighting come from ``seed``. ``stop_below`` ends training at the
     first epoch whose summed validation loss is below it (training to criterion, as in Musslick et al.).
     Raises :class:`TrainingDiverged` on a non-finite loss.
@@ -100,8 +101,12 @@ def fit(
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     tasks = data.task_names
     gen = torch.Generator().manual_seed(seed)
+    if isinstance(weighting, str):
+        weighting = {"name": weighting}
     combiner = (
-        make_weighting(weighting, data.tasks, generator=gen) if isinstance(weighting, str) else weighting
+        make_weighting(tasks=data.tasks, generator=gen, **weighting)
+        if isinstance(weighting, dict)
+        else weighting
     )
     device = data.x["train"].device
     model.to(device)
@@ -152,35 +157,41 @@ def train_and_evaluate(config: dict[str, Any]) -> pd.DataFrame:
     """A run as a pure function of ``config``: build data and model, :func:`fit`, evaluate val and test.
 
     ``config`` holds ``data`` (``name`` + builder kwargs), ``model`` (:func:`~mtlkit.models.build_model`
-    kwargs), ``fit`` (:func:`fit` kwargs), ``seed`` and ``device``. Returns tidy rows: the history
-    (``epoch`` >= 1) and the restored model's final ``val``/``test`` metrics (``epoch`` = 0).
+    kwargs), ``fit`` (:func:`fit` kwargs), ``seed``, optionally ``device`` and ``aux`` (``{"hidden": [...],
+    "weight": gamma}``: self-auxiliary towers, trained with loss weight ``gamma * w_t`` and removed before
+    evaluation). Returns tidy rows: the history (``epoch`` >= 1) and the restored, *served* model's final
+    ``val``/``test`` metrics and parameter counts (``epoch`` = 0).
     """
     from mtlkit.data import make_data
     from mtlkit.models import build_model
+    from mtlkit.models.towers import SelfAuxiliaryTowers, aux_weights, count_parameters, with_aux_tasks
     from mtlkit.study import seed_everything
 
     seed = int(config["seed"])
     seed_everything(seed)
     data = make_data(**config["data"]).to(config.get("device", "cpu"))
     model = build_model(in_shape=data.input_shape, tasks=data.tasks, **config["model"])
-    hist = fit(model, data, seed=seed, **config["fit"])
-    final = pd.concat([evaluate(model, data, s) for s in ("val", "test")], ignore_index=True)
-    final["epoch"] = 0
+    fit_kw = dict(config["fit"])
+    train_data, served = data, model
+    if config.get("aux") is not None:
+        aux = config["aux"]
+        model = SelfAuxiliaryTowers(served, data.tasks, aux["hidden"])
+        train_data = with_aux_tasks(data)
+        spec = fit_kw.get("weighting", "equal")
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+        if spec["name"] not in ("equal", "fixed"):
+            raise ValueError(f"auxiliary towers need 'equal' or 'fixed' weights, got {spec['name']!r}")
+        weights = spec.get("weights") or {t: 1.0 for t in data.task_names}
+        fit_kw["weighting"] = {"name": "fixed", "weights": aux_weights(weights, aux["weight"])}
+    hist = fit(model, train_data, seed=seed, **fit_kw)
+    final = pd.concat([evaluate(served, data, s) for s in ("val", "test")], ignore_index=True)
+    extra = [
+        ("val", "all", "best_epoch", float(hist.attrs["best_epoch"])),
+        ("train", "all", "parameters", float(count_parameters(model))),
+        ("test", "all", "parameters", float(count_parameters(served))),
+    ]
     final = pd.concat(
-        [
-            final,
-            pd.DataFrame(
-                [
-                    {
-                        "epoch": 0,
-                        "split": "val",
-                        "task": "all",
-                        "metric": "best_epoch",
-                        "value": float(hist.attrs["best_epoch"]),
-                    }
-                ]
-            ),
-        ],
-        ignore_index=True,
+        [final, pd.DataFrame(extra, columns=["split", "task", "metric", "value"])], ignore_index=True
     )
+    final["epoch"] = 0
     return pd.concat([hist, final], ignore_index=True)

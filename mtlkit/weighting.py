@@ -13,6 +13,7 @@ The baselines follow the survey (Crawshaw 2020, arXiv 2009.09796, section 3):
 name       method                                                       paper
 ========== ============================================================ ================
 equal      sum of the task losses                                       -
+fixed      constant weights per task (a point on a weighted-sum front)  -
 uncertainty homoscedastic uncertainty weighting                         Kendall+ 2018
 dwa        dynamic weight average                                       Liu+ 2019
 gradnorm   gradient normalization                                       Chen+ 2018
@@ -135,6 +136,28 @@ class Equal(Weighting):
     """Equal weights: minimise the plain sum of task losses (the usual, and often hard to beat, baseline)."""
 
 
+class Fixed(Weighting):
+    """Constant weights by task name (missing tasks weigh 1): the weighted sum whose sweep over weights
+    traces a Pareto front (Wang et al. 2020; every scalarisation baseline)."""
+
+    def __init__(
+        self,
+        tasks: Sequence[TaskSpec],
+        generator: torch.Generator | None = None,
+        weights: dict[str, float] | None = None,
+    ) -> None:
+        super().__init__(tasks, generator)
+        unknown = set(weights or {}) - {t.name for t in self.tasks}
+        if unknown:
+            raise ValueError(
+                f"weights for unknown tasks {sorted(unknown)}; tasks: {[t.name for t in self.tasks]}"
+            )
+        self.register_buffer("w", torch.tensor([float((weights or {}).get(t.name, 1.0)) for t in self.tasks]))
+
+    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        return self.w.to(losses)
+
+
 class Uncertainty(Weighting):
     """Homoscedastic uncertainty weighting (Kendall, Gal & Cipolla 2018, arXiv 1705.07115).
 
@@ -251,6 +274,7 @@ class MGDA(Weighting):
 
 WEIGHTINGS: dict[str, type[Weighting]] = {
     "equal": Equal,
+    "fixed": Fixed,
     "uncertainty": Uncertainty,
     "dwa": DWA,
     "gradnorm": GradNorm,

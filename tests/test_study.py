@@ -118,3 +118,16 @@ def test_cli_list_shows_parameters_defaults_and_allowed_values():
     assert r.returncode == 0
     for s in ("00_landscape", "epochs", "smoke=2", "allowed:", "pcgrad"):
         assert s in r.stdout
+
+
+def test_cross_parameter_checks_and_number_lists():
+    towers, tradeoff = STUDIES["02_small_towers"], STUDIES["01_tradeoff"]
+    assert validate(towers, {"mode": "smoke", "correlations": "0, 0.25"})["correlations"] == [0.0, 0.25]
+    with pytest.raises(ParameterError, match="'correlations'.*each in \\[-1, 1\\]"):
+        validate(towers, {"mode": "smoke", "correlations": [0.5, 2.0]})
+    with pytest.raises(ParameterError, match="'digit_tasks'.*exactly two"):
+        validate(towers, {"mode": "smoke", "digit_tasks": "left"})
+    with pytest.raises(ParameterError, match="horizon_min < horizon_max"):
+        validate(tradeoff, {"mode": "smoke", "horizon_min": 500.0})
+    with pytest.raises(ParameterError, match="'depth' = 1 is out of range"):
+        validate(tradeoff, {"mode": "smoke", "depth": 1})

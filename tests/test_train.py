@@ -54,4 +54,11 @@ def test_train_and_evaluate_is_a_pure_function_of_its_config():
     a, b = train_and_evaluate(cfg), train_and_evaluate(cfg)
     pd.testing.assert_frame_equal(a, b)
     final = a[a.epoch == 0]
-    assert set(final.split) == {"val", "test"} and (final.metric == "best_epoch").sum() == 1
+    assert (
+        set(final[final.metric == "loss"].split) == {"val", "test"}
+        and (final.metric == "best_epoch").sum() == 1
+    )
+    params = final[final.metric == "parameters"].set_index("split").value
+    assert params["train"] == params["test"] > 0, (
+        "without auxiliary towers the served model is the trained one"
+    )

@@ -22,10 +22,15 @@ class HardSharing(nn.Module):
         super().__init__()
         self.trunk = trunk
         self.heads = nn.ModuleDict({t.name: mlp(trunk.out_dim, tower, t.n_outputs) for t in tasks})
+        self.out_dim = trunk.out_dim
+
+    def representations(self, x: Tensor, tasks: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """The representation each task's tower reads: the same trunk output for every task."""
+        z = self.trunk(x)
+        return {t: z for t in (tasks or self.heads.keys())}
 
     def forward(self, x: Tensor, tasks: Sequence[str] | None = None) -> dict[str, Tensor]:
-        z = self.trunk(x)
-        return {t: self.heads[t](z) for t in (tasks or self.heads.keys())}
+        return {t: self.heads[t](z) for t, z in self.representations(x, tasks).items()}
 
     def shared_parameters(self) -> list[nn.Parameter]:
         """Parameters every task's loss reaches (the trunk)."""
@@ -46,7 +51,7 @@ class SeparateNetworks(nn.Module):
         return []
 
 
-ARCHITECTURES = ("hard", "separate")
+ARCHITECTURES = ("hard", "separate", "mmoe")
 
 
 def build_model(
@@ -58,8 +63,10 @@ def build_model(
     width: int = 128,
     depth: int = 2,
     tower: Sequence[int] = (),
+    n_experts: int = 4,
 ) -> nn.Module:
-    """A model by name: ``hard`` (:class:`HardSharing`) or ``separate`` (:class:`SeparateNetworks`).
+    """A model by name: ``hard`` (:class:`HardSharing`), ``separate`` (:class:`SeparateNetworks`) or
+    ``mmoe`` (:class:`~mtlkit.models.mmoe.MMoE`, ``n_experts`` MLP experts of ``width``).
 
     Examples
     --------
@@ -74,6 +81,10 @@ def build_model(
         return SeparateNetworks(
             {t.name: HardSharing(make_trunk(trunk, in_shape, width, depth), [t], tower) for t in tasks}
         )
+    if architecture == "mmoe":
+        from mtlkit.models.mmoe import MMoE
+
+        return MMoE(in_shape, tasks, width=width, depth=depth, n_experts=n_experts, tower=tower)
     raise ValueError(f"unknown architecture {architecture!r}; known: {list(ARCHITECTURES)}")
 
 
