@@ -195,3 +195,100 @@ def train_and_evaluate(config: dict[str, Any]) -> pd.DataFrame:
     )
     final["epoch"] = 0
     return pd.concat([hist, final], ignore_index=True)
+
+
+def _member_loss(task: TaskSpec, out: Tensor, target: Tensor) -> Tensor:
+    """Per-member mean loss, ``(n, B, k)`` outputs -> ``(n,)``."""
+    n = out.shape[0]
+    if task.kind == "classification":
+        return (
+            F.cross_entropy(out.reshape(-1, out.shape[-1]), target.reshape(-1), reduction="none")
+            .view(n, -1)
+            .mean(1)
+        )
+    return (out - target.view_as(out)).pow(2).flatten(1).mean(1)
+
+
+def fit_many(
+    model: nn.Module,
+    data: MultiTaskData,
+    masks: Tensor,
+    *,
+    epochs: int,
+    seeds: Sequence[int],
+    lr: float = 1e-3,
+    batch_size: int = 128,
+    splits: Sequence[str] = ("val", "test"),
+) -> pd.DataFrame:
+    """Train every member of a :class:`~mtlkit.models.batched.StackedNetworks` on its own tasks.
+
+    ``masks[m, k]`` says whether member ``m`` learns task ``k`` (in ``model.tasks`` order); member ``m``
+    draws its minibatches from its own generator seeded with ``seeds[m]``, exactly as :func:`fit` would
+    with ``seed=seeds[m]``, and Adam's element-wise state keeps members independent - so each member
+    ends with the weights separate training would give (up to float rounding; tested). Every epoch,
+    each member is evaluated on ``splits``. Returns tidy rows ``(network, epoch, split, task, metric,
+    value)`` for each member's own tasks.
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    tasks = [t for t in model.tasks]
+    masks = masks.to(torch.bool)
+    if masks.shape != (model.n, len(tasks)) or len(seeds) != model.n:
+        raise ValueError(f"need masks of shape {(model.n, len(tasks))} and {model.n} seeds")
+    X = {s: v.flatten(1) for s, v in data.x.items()}
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    opt = _optimizer("adam", list(model.parameters()), lr, 0.0)
+    weight = masks.to(X["train"].dtype)
+    n = data.n("train")
+    rows: list[dict] = []
+    model.train()
+    for epoch in range(1, epochs + 1):
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(X["train"].device)
+        for i in range(0, n, batch_size):
+            idx = perms[:, i : i + batch_size]
+            out = model(X["train"][idx])
+            losses = torch.stack(
+                [_member_loss(t, out[t.name], data.y["train"][t.name][idx]) for t in tasks], 1
+            )
+            total = (losses * weight).sum()
+            if not torch.isfinite(total):
+                bad = sorted({int(m) for m in torch.nonzero(~torch.isfinite(losses) & masks)[:, 0]})
+                raise TrainingDiverged(
+                    f"non-finite loss in stacked networks {bad} at epoch {epoch}; lower the learning rate"
+                )
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+        with torch.no_grad():
+            model.eval()
+            for split in splits:
+                out = model(X[split])
+                for k, t in enumerate(tasks):
+                    y = data.y[split][t.name]
+                    o = out[t.name]
+                    loss = _member_loss(t, o, y.expand(model.n, *y.shape))
+                    acc = (o.argmax(-1) == y).float().mean(1) if t.kind == "classification" else None
+                    for m in torch.nonzero(masks[:, k])[:, 0].tolist():
+                        rows.append(
+                            {
+                                "network": m,
+                                "epoch": epoch,
+                                "split": split,
+                                "task": t.name,
+                                "metric": "loss",
+                                "value": float(loss[m]),
+                            }
+                        )
+                        if acc is not None:
+                            rows.append(
+                                {
+                                    "network": m,
+                                    "epoch": epoch,
+                                    "split": split,
+                                    "task": t.name,
+                                    "metric": "accuracy",
+                                    "value": float(acc[m]),
+                                }
+                            )
+            model.train()
+    return pd.DataFrame(rows)

@@ -61,6 +61,46 @@ class SmallCNN(nn.Module):
         return self.fc(self.features(x).flatten(1))
 
 
+class LinearBank(nn.Module):
+    """``n`` independent linear layers applied at once: ``(n, B, a) -> (n, B, b)`` with one batched matmul.
+    Initialised like ``nn.Linear``: U(-1/sqrt(a), 1/sqrt(a)) for weights and biases."""
+
+    def __init__(self, n: int, a: int, b: int) -> None:
+        super().__init__()
+        bound = 1.0 / a**0.5
+        self.weight = nn.Parameter(torch.empty(n, a, b).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n, 1, b).uniform_(-bound, bound))
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:  # the same input for every member
+            x = x.unsqueeze(0).expand(len(self.weight), -1, -1)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def member(self, i: int) -> nn.Linear:
+        """Member ``i`` as an ordinary ``nn.Linear`` with the same weights."""
+        lin = nn.Linear(self.weight.shape[1], self.weight.shape[2])
+        with torch.no_grad():
+            lin.weight.copy_(self.weight[i].T)
+            lin.bias.copy_(self.bias[i, 0])
+        return lin
+
+
+class MLPBank(nn.Module):
+    """``n`` independent MLPs of ``depth`` ReLU layers of ``width``, evaluated together with batched
+    matmuls (one call per layer instead of one per member: several times faster for small MLPs).
+    ``(B, in)`` or ``(n, B, in)`` -> ``(n, B, width)``."""
+
+    def __init__(self, n: int, in_dim: int, width: int, depth: int) -> None:
+        super().__init__()
+        sizes = [in_dim] + [width] * depth
+        self.layers = nn.ModuleList(LinearBank(n, a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return x
+
+
 TRUNKS = ("mlp", "cnn")
 
 

@@ -13,30 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.models.blocks import mlp
-
-
-class ExpertBank(nn.Module):
-    """``n_experts`` MLPs of ``depth`` ReLU layers of ``width``, evaluated together with batched matmuls
-    (one einsum per layer instead of one module call per expert: the step is several times faster for
-    the small experts used here). Initialised like ``nn.Linear``: U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-
-    def __init__(self, in_dim: int, width: int, depth: int, n_experts: int) -> None:
-        super().__init__()
-        sizes = [in_dim] + [width] * depth
-        self.weights = nn.ParameterList()
-        self.biases = nn.ParameterList()
-        for a, b in zip(sizes[:-1], sizes[1:]):
-            bound = 1.0 / a**0.5
-            self.weights.append(nn.Parameter(torch.empty(n_experts, a, b).uniform_(-bound, bound)))
-            self.biases.append(nn.Parameter(torch.empty(n_experts, 1, b).uniform_(-bound, bound)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """``(n, in_dim) -> (n_experts, n, width)``."""
-        h = x.unsqueeze(0).expand(len(self.weights[0]), -1, -1)
-        for w, b in zip(self.weights, self.biases):
-            h = torch.relu(torch.baddbmm(b, h, w))
-        return h
+from mtlkit.models.blocks import MLPBank, mlp
 
 
 class MMoE(nn.Module):
@@ -56,7 +33,7 @@ class MMoE(nn.Module):
         if n_experts < 1:
             raise ValueError(f"n_experts must be >= 1, got {n_experts}")
         in_dim = int(torch.tensor(in_shape).prod())
-        self.experts = ExpertBank(in_dim, width, depth, n_experts)
+        self.experts = MLPBank(n_experts, in_dim, width, depth)
         self.gates = nn.ModuleDict({t.name: nn.Linear(in_dim, n_experts) for t in tasks})
         self.heads = nn.ModuleDict({t.name: mlp(width, tower, t.n_outputs) for t in tasks})
         self.out_dim = width

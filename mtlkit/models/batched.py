@@ -1,0 +1,54 @@
+"""Many small multi-task networks trained as one stacked model: how all 2^n - 1 task subsets are trained.
+
+Member ``m`` is an MLP trunk with one linear head per task, exactly :class:`~mtlkit.models.sharing.HardSharing`
+with an MLP trunk; it is trained only on the tasks of its subset (``mask[m]``), so the heads of other
+tasks receive no gradient and stay as initialised (unused). Every layer of every member is evaluated at
+once with :class:`~mtlkit.models.blocks.LinearBank` (batched matmuls), and since Adam's update is
+element-wise, one optimizer over the stacked parameters keeps each member's state separate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from mtlkit.data.base import TaskSpec
+from mtlkit.models.blocks import LinearBank, MLPBank
+from mtlkit.models.sharing import HardSharing
+
+
+class StackedNetworks(nn.Module):
+    """``n`` hard-sharing MLP networks (``depth`` layers of ``width``, linear heads for all ``tasks``)."""
+
+    def __init__(self, n: int, in_dim: int, tasks: Sequence[TaskSpec], width: int, depth: int) -> None:
+        super().__init__()
+        self.n, self.in_dim, self.width, self.depth = n, in_dim, width, depth
+        self.tasks = list(tasks)
+        self.trunk = MLPBank(n, in_dim, width, depth)
+        self.heads = nn.ModuleDict({t.name: LinearBank(n, width, t.n_outputs) for t in tasks})
+
+    def forward(self, x: Tensor, tasks: Sequence[str] | None = None) -> dict[str, Tensor]:
+        """``x``: ``(B, in)`` shared by all members, or ``(n, B, in)`` one batch each -> ``{task: (n, B, k)}``."""
+        z = self.trunk(x)
+        return {t: self.heads[t](z) for t in (tasks or self.heads.keys())}
+
+    def member(self, i: int, tasks: Sequence[str] | None = None) -> HardSharing:
+        """Member ``i`` as an ordinary :class:`HardSharing` model with the same weights (heads for ``tasks``)."""
+        from mtlkit.models.blocks import MLPTrunk
+
+        specs = [t for t in self.tasks if tasks is None or t.name in tasks]
+        trunk = MLPTrunk((self.in_dim,), self.width, self.depth)
+        model = HardSharing(trunk, specs)
+        with torch.no_grad():
+            linears = [m for m in trunk.net if isinstance(m, nn.Linear)]
+            for lin, bank in zip(linears, self.trunk.layers):
+                src = bank.member(i)
+                lin.weight.copy_(src.weight)
+                lin.bias.copy_(src.bias)
+            for t in specs:
+                src = self.heads[t.name].member(i)
+                model.heads[t.name][0].weight.copy_(src.weight)
+                model.heads[t.name][0].bias.copy_(src.bias)
+        return model

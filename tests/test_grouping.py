@@ -1,0 +1,77 @@
+"""Network selection: branch and bound equals brute force; approximations behave on known cases."""
+
+import numpy as np
+import pytest
+
+from mtlkit.grouping import (
+    Candidate,
+    branch_and_bound,
+    brute_force,
+    evaluate_selection,
+    higher_order_approximation,
+    random_selection,
+    subsets,
+)
+
+
+def random_table(rng, tasks):
+    table = []
+    for s in subsets(tasks):
+        for size, cost in (("full", 1.0), ("half", 0.5)):
+            if size == "half" and rng.random() < 0.5:
+                continue
+            table.append(
+                Candidate(
+                    f"{size}:{'+'.join(sorted(s))}", s, cost, {t: float(rng.uniform(0.1, 1.0)) for t in s}
+                )
+            )
+    return table
+
+
+def test_branch_and_bound_equals_brute_force_on_200_random_tables():
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        tasks = [f"t{i}" for i in range(int(rng.integers(2, 4)))]  # brute force is exponential
+        table = random_table(rng, tasks)
+        budget = float(rng.choice([0.5, 1.0, 1.5, 2.0, 2.5, 3.0]))
+        a, b = brute_force(table, tasks, budget), branch_and_bound(table, tasks, budget)
+        assert (a is None) == (b is None), trial
+        if a is not None:
+            assert b.total == pytest.approx(a.total), trial
+            assert b.cost <= budget + 1e-9
+            assert evaluate_selection(b.networks, table, tasks) == pytest.approx(b.total)
+
+
+def test_selection_hand_case():
+    tasks = ["a", "b"]
+    table = [
+        Candidate("ab", frozenset("ab"), 1.0, {"a": 0.5, "b": 0.5}),
+        Candidate("a", frozenset("a"), 1.0, {"a": 0.1}),
+        Candidate("b", frozenset("b"), 1.0, {"b": 0.4}),
+    ]
+    assert branch_and_bound(table, tasks, 1.0).networks == ("ab",)
+    assert branch_and_bound(table, tasks, 2.0).total == pytest.approx(0.5)  # a (0.1) + b (0.4)
+    assert branch_and_bound(table, tasks, 3.0).networks == ("a", "b"), (
+        "a network that improves nothing is not bought"
+    )
+    assert branch_and_bound(table, tasks, 0.5) is None
+
+
+def test_hoa_averages_pairs():
+    pairs = {
+        frozenset(p): {t: v for t, v in zip(p, vals)}
+        for p, vals in ((("a", "b"), (1.0, 2.0)), (("a", "c"), (3.0, 4.0)), (("b", "c"), (5.0, 6.0)))
+    }
+    hoa = higher_order_approximation(pairs, ["a", "b", "c"])
+    assert hoa[frozenset("abc")] == {"a": 2.0, "b": 3.5, "c": 5.0}
+
+
+def test_random_selection_is_feasible():
+    rng = np.random.default_rng(1)
+    tasks = ["a", "b", "c"]
+    table = random_table(rng, tasks)
+    for _ in range(20):
+        s = random_selection(table, tasks, 2.0, rng)
+        assert s is None or (
+            s.cost <= 2.0 and s.total == pytest.approx(evaluate_selection(s.networks, table, tasks))
+        )
