@@ -1,6 +1,7 @@
 """``python -m benchmarks``: run every benchmark and write ``results/benchmarks/*.csv``."""
 
-from benchmarks import training
+from benchmarks import grouping, training
 
 if __name__ == "__main__":
     training.main()
+    grouping.main()

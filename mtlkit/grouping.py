@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def evaluate_selection(names: Sequence[str], table: Sequence[Candidate], tasks: 
 def brute_force(table: Sequence[Candidate], tasks: Sequence[str], budget: float) -> Selection | None:
     """The best selection by enumerating every set of candidates within ``budget`` (small tables only)."""
     best: Selection | None = None
-    for r in range(1, len(table) + 1):
+    most = min(len(table), int(budget / min((c.cost for c in table), default=1.0) + 1e-9))
+    for r in range(1, most + 1):
         for combo in itertools.combinations(table, r):
             cost = sum(c.cost for c in combo)
             if cost > budget + 1e-9:
@@ -69,36 +71,44 @@ def brute_force(table: Sequence[Candidate], tasks: Sequence[str], budget: float)
 
 def branch_and_bound(table: Sequence[Candidate], tasks: Sequence[str], budget: float) -> Selection | None:
     """The best selection by depth-first search over include/exclude decisions, pruned by cost and by an
-    optimistic bound (every task served by the best remaining candidate). A candidate is only included
-    when it improves some task, since a network that improves nothing only spends budget."""
+    optimistic bound: every task served by the best remaining candidate that the remaining budget could
+    still buy. A candidate is only included when it improves some task, since a network that improves
+    nothing only spends budget. Plain Python floats: with <= 10 tasks they beat numpy per search node."""
     tasks = list(tasks)
+    inf = math.inf
     order = sorted(table, key=lambda c: (sum(c.loss.values()) / max(len(c.tasks), 1), c.cost, c.name))
-    k = {t: i for i, t in enumerate(tasks)}
-    loss = np.full((len(order) + 1, len(tasks)), np.inf)
-    for i, c in enumerate(order):
-        for t in c.tasks:
-            loss[i, k[t]] = c.loss[t]
-    suffix = np.minimum.accumulate(loss[::-1], axis=0)[::-1]  # best loss per task from candidate i on
-    best_total, best_set = math.inf, None
+    losses = [[c.loss.get(t, inf) for t in tasks] for c in order]
+    costs = [c.cost for c in order]
+    # suffix[i][k]: best loss per task among candidates i.. costing at most the k-th distinct cost
+    levels = sorted(set(costs))
+    suffix = [[[inf] * len(tasks) for _ in levels] for _ in range(len(order) + 1)]
+    for i in range(len(order) - 1, -1, -1):
+        for k, level in enumerate(levels):
+            nxt = suffix[i + 1][k]
+            suffix[i][k] = [min(a, b) for a, b in zip(nxt, losses[i])] if costs[i] <= level else list(nxt)
+    best_total, best_set = inf, None
 
-    def search(i: int, cost: float, current: np.ndarray, chosen: list[int]) -> None:
+    def search(i: int, cost: float, current: list[float], chosen: list[int]) -> None:
         nonlocal best_total, best_set
-        if np.all(np.isfinite(current)):
-            total = float(current.sum())
-            if total < best_total - 1e-12:
-                best_total, best_set = total, list(chosen)
+        total = sum(current)
+        if total < best_total - 1e-12:
+            best_total, best_set = total, list(chosen)
         if i == len(order):
             return
-        bound = float(np.minimum(current, suffix[i]).sum())
-        if bound >= best_total - 1e-12:
+        left = budget - cost + 1e-9
+        affordable = [k for k, level in enumerate(levels) if level <= left]
+        if not affordable:
             return
-        c = order[i]
-        improved = np.minimum(current, loss[i])
-        if cost + c.cost <= budget + 1e-9 and np.any(improved < current):
-            search(i + 1, cost + c.cost, improved, [*chosen, i])
+        reach = suffix[i][affordable[-1]]
+        if sum(min(a, b) for a, b in zip(current, reach)) >= best_total - 1e-12:
+            return
+        if costs[i] <= left:
+            new = [min(a, b) for a, b in zip(current, losses[i])]
+            if new != current:
+                search(i + 1, cost + costs[i], new, [*chosen, i])
         search(i + 1, cost, current, chosen)
 
-    search(0, 0.0, np.full(len(tasks), np.inf), [])
+    search(0, 0.0, [inf] * len(tasks), [])
     if best_set is None:
         return None
     chosen = [order[i] for i in best_set]
@@ -141,3 +151,213 @@ def subsets(tasks: Sequence[str], max_size: int | None = None) -> list[frozenset
     """All non-empty task subsets (up to ``max_size``), smallest first."""
     top = len(tasks) if max_size is None else max_size
     return [frozenset(c) for r in range(1, top + 1) for c in itertools.combinations(tasks, r)]
+
+
+# --- the ground truth: every subset network, trained at once ------------------------------------
+
+
+def candidate_networks(tasks: Sequence[str]) -> list[tuple[frozenset[str], str]]:
+    """The paper's candidates: every task subset as a full-size network, and every single task as a
+    half-width network (``2^n - 1 + n`` networks; 36 for five tasks)."""
+    return [(s, "full") for s in subsets(tasks)] + [(frozenset([t]), "half") for t in tasks]
+
+
+def network_name(group: frozenset[str], size: str) -> str:
+    """A stable name such as ``full:left+right``."""
+    return f"{size}:{'+'.join(sorted(group))}"
+
+
+def train_subsets(config: dict) -> pd.DataFrame:
+    """One seed's ground truth (a pure function of ``config``): every candidate network trained at once
+    with :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the
+    per-epoch history with ``network`` names, ``size`` and ``cost``."""
+    import pandas as pd
+    import torch
+
+    from mtlkit.data import make_data
+    from mtlkit.models.batched import StackedNetworks
+    from mtlkit.study import seed_everything
+    from mtlkit.train import fit_many
+
+    seed = int(config["seed"])
+    seed_everything(seed)
+    data = make_data(**config["data"])
+    tasks = data.task_names
+    in_dim = int(torch.tensor(data.input_shape).prod())
+    frames = []
+    for size, width in (("full", config["width"]), ("half", max(1, config["width"] // 2))):
+        members = [g for g, s in candidate_networks(tasks) if s == size]
+        masks = torch.tensor([[t in g for t in tasks] for g in members])
+        model = StackedNetworks(len(members), in_dim, data.tasks, width=width, depth=config["depth"])
+        hist = fit_many(
+            model,
+            data,
+            masks,
+            epochs=config["epochs"],
+            lr=config["lr"],
+            batch_size=config["batch_size"],
+            seeds=[seed * 100003 + k + (0 if size == "full" else 50021) for k in range(len(members))],
+        )
+        names = [network_name(g, size) for g in members]
+        frames.append(
+            hist.assign(
+                network=hist.network.map(dict(enumerate(names))),
+                size=size,
+                cost=1.0 if size == "full" else 0.5,
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def score_table(history: pd.DataFrame, upto: int | None = None) -> pd.DataFrame:
+    """Each network's per-task losses at its best epoch (lowest summed validation loss, among the first
+    ``upto`` epochs when given: the early-stopping approximation). Columns: network, size, cost, task,
+    epoch, val, test (losses)."""
+    h = history[history.metric == "loss"]
+    if upto is not None:
+        h = h[h.epoch <= upto]
+    keys = ["seed", "network"] if "seed" in h.columns else ["network"]
+    val = h[h.split == "val"].groupby([*keys, "epoch"]).value.sum().reset_index()
+    best = val.loc[val.groupby(keys).value.idxmin(), [*keys, "epoch"]]
+    at = h.merge(best, on=[*keys, "epoch"])
+    return at.pivot_table(
+        index=[*keys, "size", "cost", "task", "epoch"], columns="split", values="value"
+    ).reset_index()
+
+
+def candidates(table: pd.DataFrame, split: str) -> list[Candidate]:
+    """:class:`Candidate` objects from a (seed-averaged or one seed's) :func:`score_table`."""
+    out = []
+    for (name, cost), g in table.groupby(["network", "cost"]):
+        out.append(Candidate(name, frozenset(g.task), float(cost), dict(zip(g.task, g[split].astype(float)))))
+    return out
+
+
+def _mean_table(history: pd.DataFrame, upto: int | None = None) -> pd.DataFrame:
+    """Seed-averaged score table (each seed's networks at their own best epoch), for selection."""
+    t = score_table(history, upto)
+    return t.groupby(["network", "size", "cost", "task"], as_index=False)[["val", "test"]].mean()
+
+
+def hoa_table(mean_table: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """The candidates' validation losses as HOA predicts them: only single-task and pair networks (and
+    half-width singles) are trained; larger groups are predicted from the pairs."""
+    full = mean_table[mean_table["size"] == "full"]
+    trained = {
+        frozenset(n.split(":")[1].split("+")): dict(zip(g.task, g.val))
+        for n, g in full.groupby("network")
+        if n.count("+") <= 1
+    }
+    predicted = higher_order_approximation(trained, tasks)
+    rows = [
+        {"network": network_name(g, "full"), "size": "full", "cost": 1.0, "task": t, "val": v}
+        for g, losses in predicted.items()
+        for t, v in losses.items()
+    ]
+    half = mean_table[mean_table["size"] == "half"][["network", "size", "cost", "task", "val"]]
+    return pd.concat([pd.DataFrame(rows), half], ignore_index=True)
+
+
+def compare_methods(
+    history: pd.DataFrame,
+    tasks: Sequence[str],
+    budgets: Sequence[float],
+    esa_epoch: int,
+    random_draws: int,
+    seed: int,
+) -> pd.DataFrame:
+    """For every budget: the networks each method selects on (seed-averaged) validation losses - exhaustive
+    optimum, ESA, HOA, random groupings - and their *true* test totals per seed, next to one all-task
+    network and one network per task. Columns: method, budget, seed, networks, cost, test_total."""
+    truth = _mean_table(history)
+    per_seed = score_table(history)
+    seeds = sorted(per_seed.seed.unique())
+    test_tables = {s: candidates(per_seed[per_seed.seed == s], "test") for s in seeds}
+    choose = {
+        "optimal": candidates(truth, "val"),
+        "ESA": candidates(_mean_table(history, upto=esa_epoch), "val"),
+        "HOA": candidates(hoa_table(truth, tasks), "val"),
+    }
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def add(method: str, budget: float, names: Sequence[str], cost: float, draw: int = 0) -> None:
+        for s in seeds:
+            rows.append(
+                {
+                    "method": method,
+                    "budget": budget,
+                    "seed": s,
+                    "draw": draw,
+                    "networks": " | ".join(names),
+                    "cost": cost,
+                    "test_total": evaluate_selection(names, test_tables[s], tasks),
+                }
+            )
+
+    for b in budgets:
+        for method, table in choose.items():
+            sel = branch_and_bound(table, tasks, b)
+            if sel is not None:
+                add(method, b, sel.networks, sel.cost)
+        for d in range(random_draws):
+            sel = random_selection(choose["optimal"], tasks, b, rng)
+            if sel is not None:
+                add("random", b, sel.networks, sel.cost, d)
+    add("one all-task network", 1.0, [network_name(frozenset(tasks), "full")], 1.0)
+    add(
+        "one network per task",
+        float(len(tasks)),
+        [network_name(frozenset([t]), "full") for t in tasks],
+        float(len(tasks)),
+    )
+    return pd.DataFrame(rows)
+
+
+def pairwise_gains(history: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """Seed-averaged test-loss gain of training task ``t`` with partner ``u`` (single-task loss minus the
+    pair network's loss on ``t``; positive = ``u`` helps ``t``). Rows: task, partner, gain."""
+    t = _mean_table(history)
+    full = t[t["size"] == "full"].set_index(["network", "task"]).test
+    rows = [
+        {
+            "task": a,
+            "partner": b,
+            "gain": full[(network_name(frozenset([a]), "full"), a)]
+            - full[(network_name(frozenset([a, b]), "full"), a)],
+        }
+        for a in tasks
+        for b in tasks
+        if a != b
+    ]
+    return pd.DataFrame(rows)
+
+
+def kept_on_test(history: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.Series:
+    """Per seed, the share of budgets at which the selection made on (seed-averaged) validation losses is
+    also the best selection on that seed's test losses."""
+    chosen = {b: branch_and_bound(candidates(_mean_table(history), "val"), tasks, b) for b in budgets}
+    per_seed = score_table(history)
+    out = {}
+    for s, g in per_seed.groupby("seed"):
+        test = candidates(g, "test")
+        hits = [
+            chosen[b] is not None
+            and (best := branch_and_bound(test, tasks, b)) is not None
+            and abs(evaluate_selection(chosen[b].networks, test, tasks) - best.total) < 1e-12
+            for b in budgets
+        ]
+        out[s] = float(np.mean(hits))
+    return pd.Series(out, name="kept")
+
+
+def network_epochs(n_tasks: int, epochs: int, method: str, esa_epoch: int) -> int:
+    """Networks trained x epochs that a method needs before it can choose (the paper's compute axis)."""
+    everything = 2**n_tasks - 1 + n_tasks
+    if method == "optimal":
+        return everything * epochs
+    if method == "ESA":
+        return everything * esa_epoch
+    if method == "HOA":
+        return (n_tasks + n_tasks * (n_tasks - 1) // 2 + n_tasks) * epochs
+    raise ValueError(f"no compute for {method!r}")

@@ -318,3 +318,82 @@ def hypervolume_figure(gains: pd.DataFrame, by_corr: pd.DataFrame, n_seeds: int)
     b.set_title("Gain of small towers vs task correlation")
     fig.tight_layout()
     return fig
+
+
+# --- study 03 ----------------------------------------------------------------------------------
+
+
+def gains_heatmap(gains: pd.DataFrame) -> plt.Figure:
+    """Pairwise test-loss gains: row task trained with column partner vs alone (positive = helps)."""
+    m = gains.pivot(index="task", columns="partner", values="gain")
+    lim = float(np.nanmax(np.abs(m.to_numpy()))) or 1.0
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    sns.heatmap(
+        m,
+        cmap="vlag_r",
+        center=0,
+        vmin=-lim,
+        vmax=lim,
+        annot=True,
+        fmt=".2f",
+        ax=ax,
+        cbar_kws={"label": "test-loss gain on the row task"},
+    )
+    ax.set_xlabel("trained together with")
+    ax.set_ylabel("task")
+    ax.set_title("Pairwise transfer (seed-averaged; positive = partner helps)")
+    fig.tight_layout()
+    return fig
+
+
+def budget_figure(results: pd.DataFrame, n_seeds: int) -> plt.Figure:
+    """Study 03's main figure: total test loss of each method's selection against the inference budget."""
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    lines = results[results.method.isin(["optimal", "HOA", "ESA", "random"])]
+    per_seed = lines.groupby(["method", "budget", "seed"], as_index=False).test_total.mean()
+    colors = dict(zip(["optimal", "HOA", "ESA", "random"], sns.color_palette(n_colors=4)))
+    for method, g in per_seed.groupby("method"):
+        s = summarize(g, ["budget"], "test_total")
+        ax.plot(s.budget, s["mean"], "o-", color=colors[method], label=method, ms=4)
+        ax.fill_between(s.budget, s.low, s.high, color=colors[method], alpha=0.15)
+    for method, marker in (("one all-task network", "s"), ("one network per task", "D")):
+        g = results[results.method == method]
+        s = summarize(g, ["budget"], "test_total")
+        ax.errorbar(
+            s.budget,
+            s["mean"],
+            yerr=np.nan_to_num([s["mean"] - s.low, s.high - s["mean"]]),
+            fmt=marker,
+            color="k",
+            ms=7,
+            capsize=3,
+            label=method,
+        )
+    ax.set_xlabel("inference budget (full-size networks)")
+    ax.set_ylabel("total test loss (sum over tasks)")
+    ax.set_title(f"Selections made on validation loss, scored on test ({n_seeds} seeds, 95% band)")
+    ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def regret_figure(regret: pd.DataFrame) -> plt.Figure:
+    """Regret against the exhaustive optimum versus the compute each method spent (network-epochs)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    s = summarize(regret, ["method", "compute"], "regret")
+    for (method, compute), row in s.set_index(["method", "compute"]).iterrows():
+        ax.errorbar(
+            compute,
+            row["mean"],
+            yerr=[[row["mean"] - row.low], [row.high - row["mean"]]] if row.n > 1 else None,
+            fmt="o",
+            capsize=3,
+            label=method,
+        )
+    ax.set_xscale("log")
+    ax.axhline(0, color="k", lw=1, ls="--")
+    ax.set_xlabel("compute to make the choice (network-epochs, log scale)")
+    ax.set_ylabel("regret: test total - optimal's\n(mean over budgets)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig

@@ -75,3 +75,30 @@ def test_random_selection_is_feasible():
         assert s is None or (
             s.cost <= 2.0 and s.total == pytest.approx(evaluate_selection(s.networks, table, tasks))
         )
+
+
+def test_score_table_takes_each_networks_best_validation_epoch():
+    import pandas as pd
+
+    from mtlkit.grouping import candidate_networks, network_epochs, score_table
+
+    rows = []
+    for epoch, (val, test) in enumerate(((0.9, 0.8), (0.5, 0.6), (0.7, 0.4)), start=1):
+        for split, v in (("val", val), ("test", test)):
+            rows.append(
+                {
+                    "network": "full:a",
+                    "size": "full",
+                    "cost": 1.0,
+                    "epoch": epoch,
+                    "split": split,
+                    "task": "a",
+                    "metric": "loss",
+                    "value": v,
+                }
+            )
+    h = pd.DataFrame(rows)
+    assert score_table(h).set_index("network").loc["full:a", ["epoch", "test"]].tolist() == [2, 0.6]
+    assert score_table(h, upto=1).set_index("network").loc["full:a", "test"] == 0.8  # ESA: early epochs only
+    assert len(candidate_networks(["a", "b", "c", "d", "e"])) == 36
+    assert network_epochs(5, 10, "HOA", 2) == (5 + 10 + 5) * 10 and network_epochs(5, 10, "ESA", 2) == 36 * 2

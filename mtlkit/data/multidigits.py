@@ -23,8 +23,10 @@ TASKS: dict[str, tuple[int, Callable[[Tensor, Tensor], Tensor]]] = {
     "sum_mod3": (3, lambda a, b: (a + b) % 3),
     "sum": (19, lambda a, b: a + b),
     "product_parity": (2, lambda a, b: (a * b) % 2),
+    "left_ge5": (2, lambda a, b: (a >= 5).long()),
+    "right_ge5": (2, lambda a, b: (b >= 5).long()),
 }
-DEFAULT_TASKS = list(TASKS)
+DEFAULT_TASKS = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3", "sum", "product_parity"]
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 
 
