@@ -8,8 +8,9 @@ from mtlkit.models.blocks import TRUNKS
 from mtlkit.study import COMMON, Param, ParameterError, StudySpec
 from mtlkit.weighting import WEIGHTINGS
 
-# The survey's adaptive methods (``fixed`` is a scalarisation tool for fronts, not a baseline of its own).
-BASELINES = tuple(w for w in WEIGHTINGS if w != "fixed")
+# The survey's adaptive methods (``fixed`` is a scalarisation tool for fronts, not a baseline of its own;
+# IT-MTL is study 04's subject).
+BASELINES = tuple(w for w in WEIGHTINGS if w not in ("fixed", "itmtl"))
 
 
 def _sizes(
@@ -339,6 +340,51 @@ STUDIES: dict[str, StudySpec] = {
         ),
     ]
 }
+
+
+STUDIES["04_transference"] = StudySpec(
+    name="04_transference",
+    title="04 - Transference: lookahead affinities in one run, groupings from them, and IT-MTL",
+    paper="Fifty, Amid, Zhao, Yu, Anil, Finn 2020/2021, Measuring and Harnessing Transference in Multi-Task "
+    "Learning, arXiv 2010.15413; Efficiently Identifying Task Groupings for Multi-Task Learning, arXiv 2109.04617",
+    figure="budget",
+    # the ground-truth parameters are study 03's, so that its results can be read instead of recomputed
+    params=tuple(q for q in STUDIES["03_task_grouping"].params)
+    + (
+        Param(
+            "every",
+            "int",
+            10,
+            "measure transference every k training steps (TAG: 10 on Taskonomy, 1 on CelebA)",
+            low=1,
+            high=10**6,
+        ),
+        Param(
+            "lookahead_lr",
+            "float",
+            0.1,
+            "step size of the plain SGD lookahead (transference and IT-MTL)",
+            low=1e-6,
+            high=100.0,
+        ),
+        Param(
+            "itmtl_candidates",
+            "list",
+            ["sum", "pcgrad"],
+            "IT-MTL's candidate shared updates",
+            choices=("sum", "pcgrad", "mgda"),
+        ),
+        Param(
+            "ground_truth",
+            "str",
+            "auto",
+            "'auto': read results/03_task_grouping when computed at these parameters, else recompute; "
+            "'recompute': always train the subset networks here",
+            choices=("auto", "recompute"),
+        ),
+    ),
+    checks=STUDIES["03_task_grouping"].checks,
+)
 
 
 def get_study(name: str) -> StudySpec:

@@ -15,6 +15,8 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -167,6 +169,38 @@ def network_name(group: frozenset[str], size: str) -> str:
     return f"{size}:{'+'.join(sorted(group))}"
 
 
+TRUTH_PARAMS = (
+    "dataset",
+    "mnist_source",
+    "tasks",
+    "n_train",
+    "epochs",
+    "width",
+    "depth",
+    "lr",
+    "batch_size",
+    "seed",
+    "seeds",
+)
+"""The study parameters that decide the ground-truth networks (studies 03 and 04 share them)."""
+
+
+def truth_config(p: Any, seed: int) -> dict:
+    """The :func:`train_subsets` config of one seed from study parameters ``p`` (studies 03 and 04)."""
+    data = {"name": p.dataset, "tasks": list(p.tasks), "n_train": p.n_train, "seed": seed}
+    if p.dataset == "mnist":
+        data["source"] = p.mnist_source
+    return {
+        "seed": seed,
+        "data": data,
+        "width": p.width,
+        "depth": p.depth,
+        "epochs": p.epochs,
+        "lr": p.lr,
+        "batch_size": p.batch_size,
+    }
+
+
 def train_subsets(config: dict) -> pd.DataFrame:
     """One seed's ground truth (a pure function of ``config``): every candidate network trained at once
     with :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the
@@ -233,10 +267,54 @@ def candidates(table: pd.DataFrame, split: str) -> list[Candidate]:
     return out
 
 
-def _mean_table(history: pd.DataFrame, upto: int | None = None) -> pd.DataFrame:
-    """Seed-averaged score table (each seed's networks at their own best epoch), for selection."""
-    t = score_table(history, upto)
-    return t.groupby(["network", "size", "cost", "task"], as_index=False)[["val", "test"]].mean()
+def mean_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Seed-averaged :func:`score_table` (each seed's networks at their own best epoch), for selection."""
+    return scores.groupby(["network", "size", "cost", "task"], as_index=False)[["val", "test"]].mean()
+
+
+def ground_truth(history: pd.DataFrame, esa_epoch: int) -> pd.DataFrame:
+    """The per-seed score tables a study of groupings needs, in one frame: ``scores == "final"`` (every
+    network at its best epoch) and ``scores == "early"`` (best among the first ``esa_epoch`` epochs,
+    for ESA). Written as ``ground_truth.csv`` by study 03 and read by study 04."""
+    return pd.concat(
+        [
+            score_table(history).assign(scores="final"),
+            score_table(history, upto=esa_epoch).assign(scores="early"),
+        ],
+        ignore_index=True,
+    )
+
+
+def load_ground_truth(folder: str | Path, expect: dict) -> tuple[pd.DataFrame | None, str]:
+    """Study 03's ``ground_truth.csv`` from ``folder`` if its manifest's parameters equal ``expect``
+    (those that decide the networks: data, sizes, training), else ``None``; and why, in words."""
+    import json
+
+    folder = Path(folder)
+    try:
+        params = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["params"]
+        table = pd.read_csv(folder / "ground_truth.csv")
+    except (OSError, ValueError, KeyError) as e:
+        return None, f"no usable ground truth in {folder} ({e.__class__.__name__})"
+    missing = {"seed", "network", "size", "cost", "task", "val", "test", "scores"} - set(table.columns)
+    if missing:
+        return None, f"{folder}/ground_truth.csv lacks columns {sorted(missing)} (written by older code)"
+    differ = {k: (params.get(k), v) for k, v in expect.items() if params.get(k) != v}
+    if differ:
+        return None, f"{folder} was computed at other parameters: " + ", ".join(
+            f"{k}={a!r} (here {b!r})" for k, (a, b) in differ.items()
+        )
+    return table, f"read from {folder} ({table.seed.nunique()} seeds)"
+
+
+def approximation_choosers(
+    final: pd.DataFrame, early: pd.DataFrame, tasks: Sequence[str]
+) -> dict[str, list[Candidate]]:
+    """The candidate tables ESA and HOA choose from (seed-averaged validation losses)."""
+    return {
+        "ESA": candidates(mean_scores(early), "val"),
+        "HOA": candidates(hoa_table(mean_scores(final), tasks), "val"),
+    }
 
 
 def hoa_table(mean_table: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
@@ -259,25 +337,20 @@ def hoa_table(mean_table: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
 
 
 def compare_methods(
-    history: pd.DataFrame,
+    final: pd.DataFrame,
     tasks: Sequence[str],
     budgets: Sequence[float],
-    esa_epoch: int,
+    choosers: dict[str, list[Candidate]],
     random_draws: int,
     seed: int,
 ) -> pd.DataFrame:
-    """For every budget: the networks each method selects on (seed-averaged) validation losses - exhaustive
-    optimum, ESA, HOA, random groupings - and their *true* test totals per seed, next to one all-task
-    network and one network per task. Columns: method, budget, seed, networks, cost, test_total."""
-    truth = _mean_table(history)
-    per_seed = score_table(history)
-    seeds = sorted(per_seed.seed.unique())
-    test_tables = {s: candidates(per_seed[per_seed.seed == s], "test") for s in seeds}
-    choose = {
-        "optimal": candidates(truth, "val"),
-        "ESA": candidates(_mean_table(history, upto=esa_epoch), "val"),
-        "HOA": candidates(hoa_table(truth, tasks), "val"),
-    }
+    """For every budget: the networks each method selects on its candidate table - the exhaustive optimum
+    (seed-averaged validation losses of ``final``), every entry of ``choosers`` (e.g. ESA, HOA,
+    affinity), random groupings - and their *true* test totals per seed, next to one all-task network
+    and one network per task. Columns: method, budget, seed, draw, networks, cost, test_total."""
+    seeds = sorted(final.seed.unique())
+    test_tables = {s: candidates(final[final.seed == s], "test") for s in seeds}
+    choose = {"optimal": candidates(mean_scores(final), "val"), **choosers}
     rng = np.random.default_rng(seed)
     rows = []
 
@@ -314,10 +387,19 @@ def compare_methods(
     return pd.DataFrame(rows)
 
 
-def pairwise_gains(history: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+def regret(results: pd.DataFrame, methods: Sequence[str]) -> pd.DataFrame:
+    """Each method's test total minus the optimum's at the same budget and seed, averaged over budgets
+    (and random draws). Rows: method, seed, regret."""
+    opt = results[results.method == "optimal"].set_index(["budget", "seed"]).test_total
+    others = results[results.method.isin(list(methods))]
+    gap = others.test_total.to_numpy() - opt.loc[list(zip(others.budget, others.seed))].to_numpy()
+    return others.assign(regret=gap).groupby(["method", "seed"], as_index=False).regret.mean()
+
+
+def pairwise_gains(final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
     """Seed-averaged test-loss gain of training task ``t`` with partner ``u`` (single-task loss minus the
     pair network's loss on ``t``; positive = ``u`` helps ``t``). Rows: task, partner, gain."""
-    t = _mean_table(history)
+    t = mean_scores(final)
     full = t[t["size"] == "full"].set_index(["network", "task"]).test
     rows = [
         {
@@ -333,13 +415,12 @@ def pairwise_gains(history: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def kept_on_test(history: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.Series:
+def kept_on_test(final: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.Series:
     """Per seed, the share of budgets at which the selection made on (seed-averaged) validation losses is
     also the best selection on that seed's test losses."""
-    chosen = {b: branch_and_bound(candidates(_mean_table(history), "val"), tasks, b) for b in budgets}
-    per_seed = score_table(history)
+    chosen = {b: branch_and_bound(candidates(mean_scores(final), "val"), tasks, b) for b in budgets}
     out = {}
-    for s, g in per_seed.groupby("seed"):
+    for s, g in final.groupby("seed"):
         test = candidates(g, "test")
         hits = [
             chosen[b] is not None

@@ -346,12 +346,14 @@ def gains_heatmap(gains: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def budget_figure(results: pd.DataFrame, n_seeds: int) -> plt.Figure:
-    """Study 03's main figure: total test loss of each method's selection against the inference budget."""
+def budget_figure(
+    results: pd.DataFrame, n_seeds: int, methods: Sequence[str] = ("optimal", "HOA", "ESA", "random")
+) -> plt.Figure:
+    """Studies 03 and 04's main figure: total test loss of each method's selection against the budget."""
     fig, ax = plt.subplots(figsize=(8, 4.6))
-    lines = results[results.method.isin(["optimal", "HOA", "ESA", "random"])]
+    lines = results[results.method.isin(list(methods))]
     per_seed = lines.groupby(["method", "budget", "seed"], as_index=False).test_total.mean()
-    colors = dict(zip(["optimal", "HOA", "ESA", "random"], sns.color_palette(n_colors=4)))
+    colors = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
     for method, g in per_seed.groupby("method"):
         s = summarize(g, ["budget"], "test_total")
         ax.plot(s.budget, s["mean"], "o-", color=colors[method], label=method, ms=4)
@@ -395,5 +397,81 @@ def regret_figure(regret: pd.DataFrame) -> plt.Figure:
     ax.set_xlabel("compute to make the choice (network-epochs, log scale)")
     ax.set_ylabel("regret: test total - optimal's\n(mean over budgets)")
     ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def affinity_heatmaps(z: pd.DataFrame, epochs: Sequence[int]) -> plt.Figure:
+    """Inter-task affinity (``Z`` averaged over the steps of an epoch and over seeds) at several epochs:
+    row = source task (the one stepped on), column = target (the one whose loss changes)."""
+    fig, axes = plt.subplots(1, len(epochs), figsize=(4.2 * len(epochs) + 1, 3.9), squeeze=False)
+    mats = [z[z.epoch == e].groupby(["source", "target"]).value.mean().unstack() for e in epochs]
+    lim = max(float(np.nanmax(np.abs(m.to_numpy()))) for m in mats) or 1.0
+    for k, (ax, e, m) in enumerate(zip(axes[0], epochs, mats)):
+        sns.heatmap(
+            m,
+            cmap="vlag_r",
+            center=0,
+            vmin=-lim,
+            vmax=lim,
+            annot=True,
+            fmt=".3f",
+            annot_kws={"size": 7},
+            ax=ax,
+            cbar=k == len(epochs) - 1,
+            cbar_kws={"label": "Z (source -> target)"},
+        )
+        ax.set_title(f"epoch {e}")
+        ax.set_xlabel("target")
+        ax.set_ylabel("source" if k == 0 else "")
+    fig.tight_layout()
+    return fig
+
+
+def affinity_series(z: pd.DataFrame, pairs: Sequence[tuple[str, str]], n_seeds: int) -> plt.Figure:
+    """Lookahead transference of selected ``(source, target)`` pairs over training (epoch means, 95% band
+    across seeds)."""
+    fig, ax = plt.subplots(figsize=(7.5, 4))
+    per = z.groupby(["seed", "epoch", "source", "target"], as_index=False).value.mean()
+    for src, tgt in pairs:
+        s = summarize(per[(per.source == src) & (per.target == tgt)], ["epoch"])
+        (line,) = ax.plot(s.epoch, s["mean"], label=f"{src} -> {tgt}")
+        ax.fill_between(s.epoch, s.low, s.high, color=line.get_color(), alpha=0.15)
+    ax.axhline(0, color="k", lw=1, ls="--")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("lookahead transference Z")
+    ax.set_title(f"Transference over training ({n_seeds} seeds, 95% band)")
+    ax.legend(frameon=False, fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def affinity_vs_gain(pairs: pd.DataFrame, rho: float) -> plt.Figure:
+    """Each ordered pair's averaged affinity (x) against the ground-truth gain of training the pair (y)."""
+    fig, ax = plt.subplots(figsize=(5.8, 4.4))
+    sns.scatterplot(data=pairs, x="affinity", y="gain", hue="task", ax=ax, s=60)
+    ax.axhline(0, color="k", lw=0.8, ls="--")
+    ax.axvline(0, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("averaged affinity  partner -> task  (one joint run)")
+    ax.set_ylabel("ground truth: test-loss gain of task\nwhen trained with partner (study 03)")
+    ax.set_title(f"Spearman rho = {rho:.2f} (seed-averaged affinities)")
+    ax.legend(title="task", frameon=False, fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def itmtl_figure(dm: pd.DataFrame, choices: pd.DataFrame, methods: Sequence[str], n_seeds: int) -> plt.Figure:
+    """Left: delta_m vs single-task networks per method (95% interval). Right: the share of IT-MTL's
+    steps that took each candidate update, per epoch (seed-averaged)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
+    plot_intervals(summarize(dm, ["method"], "delta_m"), "method", ax=a, order=methods)
+    a.axhline(0, color="k", lw=1, ls="--")
+    a.set_xlabel("")
+    a.set_ylabel("delta_m vs one network per task (%)")
+    a.set_title(f"Test accuracy, {n_seeds} seeds")
+    sns.lineplot(data=choices, x="epoch", y="value", hue="candidate", ax=b, errorbar=("ci", 95))
+    b.set_ylim(-0.02, 1.02)
+    b.set_ylabel("share of steps choosing it")
+    b.set_title("IT-MTL's choice over training")
     fig.tight_layout()
     return fig

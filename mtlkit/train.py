@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -87,6 +87,7 @@ def fit(
     seed: int = 0,
     restore_best: bool = True,
     stop_below: float | None = None,
+    monitor: Callable[[int, int, nn.Module, Tensor, dict[str, Tensor]], None] | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Train ``model`` on all tasks of ``data``; return the tidy history ``(epoch, split, task, metric, value)``.
@@ -95,6 +96,8 @@ def fit(
     (e.g. ``{"name": "fixed", "weights": {"a": 0.3}}``), or an instance. The minibatch
     order and any randomness of the weighting come from ``seed``. ``stop_below`` ends training at the
     first epoch whose summed validation loss is below it (training to criterion, as in Musslick et al.).
+    ``monitor(step, epoch, model, x, y)`` is called before every update with that step's batch (e.g. a
+    :class:`~mtlkit.transference.AffinityTracker`); it must not change the model.
     Raises :class:`TrainingDiverged` on a non-finite loss.
     """
     if epochs < 1:
@@ -116,9 +119,14 @@ def fit(
     history: list[pd.DataFrame] = []
     best = (math.inf, 0, None)
     model.train()
+    step = 0
     for epoch in trange(1, epochs + 1, desc="epochs", disable=not progress, leave=False):
         sums, weights, steps = torch.zeros(len(tasks)), torch.zeros(len(tasks)), 0
         for x, y in data.batches("train", batch_size, gen):
+            if monitor is not None:
+                monitor(step, epoch, model, x, y)
+            step += 1
+            combiner.observe(model, x, y)
             out = model(x, tasks)
             losses = torch.stack([task_loss(data.task(t), out[t], y[t]) for t in tasks])
             if not torch.isfinite(losses).all():
@@ -138,6 +146,9 @@ def fit(
             {"split": "train", "task": t, "metric": m, "value": float(v[i] / steps)}
             for i, t in enumerate(tasks)
             for m, v in (("loss", sums), ("weight", weights))
+        ]
+        rows += [
+            {"split": "train", "task": "all", "metric": m, "value": v} for m, v in combiner.log().items()
         ]
         val = evaluate(model, data, "val")
         history.append(pd.concat([pd.DataFrame(rows), val], ignore_index=True).assign(epoch=epoch))
@@ -159,8 +170,11 @@ def train_and_evaluate(config: dict[str, Any]) -> pd.DataFrame:
     ``config`` holds ``data`` (``name`` + builder kwargs), ``model`` (:func:`~mtlkit.models.build_model`
     kwargs), ``fit`` (:func:`fit` kwargs), ``seed``, optionally ``device`` and ``aux`` (``{"hidden": [...],
     "weight": gamma}``: self-auxiliary towers, trained with loss weight ``gamma * w_t`` and removed before
-    evaluation). Returns tidy rows: the history (``epoch`` >= 1) and the restored, *served* model's final
-    ``val``/``test`` metrics and parameter counts (``epoch`` = 0).
+    evaluation), ``track`` (``{"every": k, "lr": eta}``: lookahead transference every ``k`` steps, see
+    :class:`~mtlkit.transference.AffinityTracker`). Returns tidy rows: the history (``epoch`` >= 1), the
+    restored, *served* model's final ``val``/``test`` metrics and parameter counts (``epoch`` = 0), and
+    with ``track`` the transference rows (``metric == "transference"``, ``task`` = target, with
+    ``source``, ``step`` and gradient-cosine ``cos`` columns).
     """
     from mtlkit.data import make_data
     from mtlkit.models import build_model
@@ -183,7 +197,12 @@ def train_and_evaluate(config: dict[str, Any]) -> pd.DataFrame:
             raise ValueError(f"auxiliary towers need 'equal' or 'fixed' weights, got {spec['name']!r}")
         weights = spec.get("weights") or {t: 1.0 for t in data.task_names}
         fit_kw["weighting"] = {"name": "fixed", "weights": aux_weights(weights, aux["weight"])}
-    hist = fit(model, train_data, seed=seed, **fit_kw)
+    tracker = None
+    if config.get("track") is not None:
+        from mtlkit.transference import AffinityTracker
+
+        tracker = AffinityTracker(data.tasks, every=config["track"]["every"], lr=config["track"]["lr"])
+    hist = fit(model, train_data, seed=seed, monitor=tracker, **fit_kw)
     final = pd.concat([evaluate(served, data, s) for s in ("val", "test")], ignore_index=True)
     extra = [
         ("val", "all", "best_epoch", float(hist.attrs["best_epoch"])),
@@ -194,7 +213,24 @@ def train_and_evaluate(config: dict[str, Any]) -> pd.DataFrame:
         [final, pd.DataFrame(extra, columns=["split", "task", "metric", "value"])], ignore_index=True
     )
     final["epoch"] = 0
-    return pd.concat([hist, final], ignore_index=True)
+    frames = [hist, final]
+    if tracker is not None:
+        z = tracker.table()
+        frames.append(
+            pd.DataFrame(
+                {
+                    "epoch": z.epoch,
+                    "split": "train",
+                    "task": z.target,
+                    "metric": "transference",
+                    "value": z.Z,
+                    "source": z.source,
+                    "step": z.step,
+                    "cos": z.cos,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def _member_loss(task: TaskSpec, out: Tensor, target: Tensor) -> Tensor:

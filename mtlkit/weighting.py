@@ -131,6 +131,13 @@ class Weighting(nn.Module):
     def epoch_end(self, train_losses: Tensor) -> None:
         """Called with the epoch's mean training loss per task (used by DWA)."""
 
+    def observe(self, model: nn.Module, x: Tensor, y: dict[str, Tensor]) -> None:
+        """Called before each :meth:`backward` with the model and the step's batch (used by IT-MTL)."""
+
+    def log(self) -> dict[str, float]:
+        """Extra per-epoch quantities for the training history (read, then reset, at each epoch's end)."""
+        return {}
+
 
 class Equal(Weighting):
     """Equal weights: minimise the plain sum of task losses (the usual, and often hard to beat, baseline)."""
@@ -272,6 +279,69 @@ class MGDA(Weighting):
         return len(losses) * min_norm_weights(G @ G.T).to(losses)
 
 
+class ITMTL(Weighting):
+    """IT-MTL (Fifty et al. 2020, arXiv 2010.15413): at every step, among candidate shared updates, take
+    the one whose lookahead (a plain SGD step of ``lr``, :func:`mtlkit.transference.lookahead_losses`)
+    gives the lowest total loss on the step's batch.
+
+    ``candidates`` name the updates: ``sum`` (the summed gradient, as ``equal``), ``pcgrad`` and
+    ``mgda`` (the min-norm direction scaled by ``T``). Task heads get their own loss's gradient.
+    :meth:`log` reports the share of each epoch's steps that took each candidate.
+    """
+
+    CANDIDATES = ("sum", "pcgrad", "mgda")
+
+    def __init__(
+        self,
+        tasks: Sequence[TaskSpec],
+        generator: torch.Generator | None = None,
+        lr: float = 0.1,
+        candidates: Sequence[str] = ("sum", "pcgrad"),
+    ) -> None:
+        super().__init__(tasks, generator)
+        unknown = [c for c in candidates if c not in self.CANDIDATES]
+        if unknown or len(candidates) < 1:
+            raise ValueError(f"unknown IT-MTL candidates {unknown}; known: {list(self.CANDIDATES)}")
+        self.lr, self.candidates = lr, list(candidates)
+        self.counts = torch.zeros(len(self.candidates))
+        self.batch: tuple[nn.Module, Tensor, dict[str, Tensor]] | None = None
+
+    def observe(self, model: nn.Module, x: Tensor, y: dict[str, Tensor]) -> None:
+        self.batch = (model, x, y)
+
+    def _direction(self, name: str, grads: Tensor) -> Tensor:
+        if name == "sum":
+            return grads.sum(0)
+        if name == "pcgrad":
+            return pcgrad(grads, self.generator)
+        return len(grads) * (min_norm_weights(grads @ grads.T).to(grads) @ grads)
+
+    def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+        if not shared:
+            return super().backward(losses, shared)
+        if self.batch is None:
+            raise RuntimeError("IT-MTL needs the batch: call observe(model, x, y) before backward")
+        from mtlkit.transference import lookahead_losses
+
+        grads = task_gradients(losses, shared).detach()
+        directions = torch.stack([self._direction(c, grads) for c in self.candidates])
+        model, x, y = self.batch
+        after = lookahead_losses(model, x, y, self.tasks, directions, self.lr).sum(1)
+        pick = int(torch.argmin(after))
+        self.counts[pick] += 1
+        losses.sum().backward()
+        i = 0
+        for p in shared:
+            p.grad = directions[pick, i : i + p.numel()].view_as(p).clone()
+            i += p.numel()
+        return torch.ones_like(losses)
+
+    def log(self) -> dict[str, float]:
+        share = self.counts / self.counts.sum().clamp_min(1)
+        self.counts = torch.zeros(len(self.candidates))
+        return {f"chose_{c}": float(v) for c, v in zip(self.candidates, share)}
+
+
 WEIGHTINGS: dict[str, type[Weighting]] = {
     "equal": Equal,
     "fixed": Fixed,
@@ -280,6 +350,7 @@ WEIGHTINGS: dict[str, type[Weighting]] = {
     "gradnorm": GradNorm,
     "pcgrad": PCGrad,
     "mgda": MGDA,
+    "itmtl": ITMTL,
 }
 
 
@@ -292,4 +363,12 @@ def make_weighting(
     return WEIGHTINGS[name](tasks, generator, **kwargs)
 
 
-__all__ = ["WEIGHTINGS", "Weighting", "make_weighting", "min_norm_weights", "pcgrad", "task_gradients"]
+__all__ = [
+    "ITMTL",
+    "WEIGHTINGS",
+    "Weighting",
+    "make_weighting",
+    "min_norm_weights",
+    "pcgrad",
+    "task_gradients",
+]

@@ -102,3 +102,24 @@ def test_score_table_takes_each_networks_best_validation_epoch():
     assert score_table(h, upto=1).set_index("network").loc["full:a", "test"] == 0.8  # ESA: early epochs only
     assert len(candidate_networks(["a", "b", "c", "d", "e"])) == 36
     assert network_epochs(5, 10, "HOA", 2) == (5 + 10 + 5) * 10 and network_epochs(5, 10, "ESA", 2) == 36 * 2
+
+
+def test_load_ground_truth_only_at_matching_parameters(tmp_path):
+    import json
+
+    import pandas as pd
+
+    from mtlkit.grouping import load_ground_truth
+
+    missing, why = load_ground_truth(tmp_path, {"epochs": 30})
+    assert missing is None and "no usable ground truth" in why
+    (tmp_path / "manifest.json").write_text(json.dumps({"params": {"epochs": 30, "tasks": ["a", "b"]}}))
+    row = {"seed": 0, "network": "full:a", "size": "full", "cost": 1.0, "task": "a", "val": 1.0, "test": 1.0}
+    pd.DataFrame([row]).to_csv(tmp_path / "ground_truth.csv", index=False)
+    old, why = load_ground_truth(tmp_path, {"epochs": 30})
+    assert old is None and "scores" in why  # written by code that predates the early scores
+    pd.DataFrame([{**row, "scores": "final"}]).to_csv(tmp_path / "ground_truth.csv", index=False)
+    table, why = load_ground_truth(tmp_path, {"epochs": 30, "tasks": ["a", "b"]})
+    assert table is not None and len(table) == 1 and "1 seeds" in why
+    other, why = load_ground_truth(tmp_path, {"epochs": 3, "tasks": ["a", "b"]})
+    assert other is None and "epochs=30" in why and "here 3" in why

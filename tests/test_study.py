@@ -131,3 +131,12 @@ def test_cross_parameter_checks_and_number_lists():
         validate(tradeoff, {"mode": "smoke", "horizon_min": 500.0})
     with pytest.raises(ParameterError, match="'depth' = 1 is out of range"):
         validate(tradeoff, {"mode": "smoke", "depth": 1})
+
+
+def test_transference_study_shares_the_ground_truth_parameters():
+    from mtlkit.catalog import STUDIES
+    from mtlkit.grouping import TRUTH_PARAMS
+
+    s03, s04 = STUDIES["03_task_grouping"], STUDIES["04_transference"]
+    for name in (*TRUTH_PARAMS, "esa_fraction"):
+        assert s04.param(name) == s03.param(name), name

@@ -1,0 +1,53 @@
+"""What measuring transference costs: training with an :class:`~mtlkit.transference.AffinityTracker`
+every k = 1, 5, 10 steps vs plain training, and an IT-MTL step vs an equal-weighting step (study 04's
+model: five MultiDigits tasks, a two-layer MLP trunk of 64 units)."""
+
+from __future__ import annotations
+
+import torch
+
+from benchmarks.common import best_of, write
+from mtlkit.data.multidigits import make_multidigits
+from mtlkit.models import build_model
+from mtlkit.train import fit
+from mtlkit.transference import AffinityTracker
+
+TASKS = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3"]
+
+
+def tracking_overhead(
+    n_train: int = 2000, epochs: int = 3, every: tuple[int, ...] = (1, 5, 10)
+) -> list[dict]:
+    """Seconds per epoch of :func:`mtlkit.train.fit` with tracking every ``k`` steps (and with IT-MTL)
+    relative to plain training with equal weights."""
+    data = make_multidigits(TASKS, n_train=n_train, seed=0)
+
+    def run(k: int | None, weighting: str | dict = "equal") -> None:
+        torch.manual_seed(0)
+        model = build_model("hard", data.input_shape, data.tasks, width=64, depth=2)
+        tracker = AffinityTracker(data.tasks, every=k, lr=0.1) if k else None
+        fit(model, data, epochs=epochs, seed=0, monitor=tracker, weighting=weighting)
+
+    plain = best_of(lambda: run(None), repeats=3) / epochs
+    rows = []
+    for k in every:
+        t = best_of(lambda k=k: run(k), repeats=3) / epochs
+        rows.append({"variant": f"tracking every {k} steps", "every": k, "mtlkit_s": t})
+    t = best_of(lambda: run(None, {"name": "itmtl", "lr": 0.1}), repeats=3) / epochs
+    rows.append({"variant": "IT-MTL (sum, pcgrad)", "every": 1, "mtlkit_s": t})
+    return [
+        {
+            "benchmark": "transference overhead",
+            "what": f"one epoch of fit, 5 tasks, {n_train} examples, batch 128",
+            "baseline": "plain training (equal weights)",
+            "baseline_s": plain,
+            **r,
+            "slowdown": r["mtlkit_s"] / plain,
+        }
+        for r in rows
+    ]
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    print(write("transference", tracking_overhead()).to_string(index=False))
