@@ -1,8 +1,9 @@
 """``python -m benchmarks``: run every benchmark and write ``results/benchmarks/*.csv``."""
 
-from benchmarks import grouping, training, transference
+from benchmarks import grouping, sweep, training, transference
 
 if __name__ == "__main__":
     training.main()
     grouping.main()
     transference.main()
+    sweep.main()

@@ -90,25 +90,25 @@ def branch_and_bound(table: Sequence[Candidate], tasks: Sequence[str], budget: f
             suffix[i][k] = [min(a, b) for a, b in zip(nxt, losses[i])] if costs[i] <= level else list(nxt)
     best_total, best_set = inf, None
 
-    def search(i: int, cost: float, current: list[float], chosen: list[int]) -> None:
+    def search(start: int, cost: float, current: list[float], chosen: list[int]) -> None:
+        # include candidate i (and recurse) for each i >= start; skipping i is the loop's next turn, so the
+        # recursion is only as deep as the number of networks bought, never the number of candidates
         nonlocal best_total, best_set
         total = sum(current)
         if total < best_total - 1e-12:
             best_total, best_set = total, list(chosen)
-        if i == len(order):
-            return
         left = budget - cost + 1e-9
         affordable = [k for k, level in enumerate(levels) if level <= left]
         if not affordable:
             return
-        reach = suffix[i][affordable[-1]]
-        if sum(min(a, b) for a, b in zip(current, reach)) >= best_total - 1e-12:
-            return
-        if costs[i] <= left:
-            new = [min(a, b) for a, b in zip(current, losses[i])]
-            if new != current:
-                search(i + 1, cost + costs[i], new, [*chosen, i])
-        search(i + 1, cost, current, chosen)
+        for i in range(start, len(order)):
+            reach = suffix[i][affordable[-1]]
+            if sum(min(a, b) for a, b in zip(current, reach)) >= best_total - 1e-12:
+                return  # nothing from i on can beat the best: candidates after i reach even less
+            if costs[i] <= left:
+                new = [min(a, b) for a, b in zip(current, losses[i])]
+                if new != current:
+                    search(i + 1, cost + costs[i], new, [*chosen, i])
 
     search(0, 0.0, [inf] * len(tasks), [])
     if best_set is None:

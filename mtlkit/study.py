@@ -118,6 +118,14 @@ COMMON: tuple[Param, ...] = (
     Param("device", "str", "auto", "auto = CUDA when present, else CPU", choices=("auto", "cpu", "cuda")),
     Param("n_jobs", "int", 0, "parallel worker processes for a sweep (0 = one per core)", low=0, high=512),
     Param(
+        "backend",
+        "str",
+        "loky",
+        "where a sweep's runs execute: loky (local processes), dask (a cluster), ray",
+        choices=("loky", "dask", "ray"),
+    ),
+    Param("scheduler", "str", "", "Dask scheduler address (tcp://host:8786); empty = a local Dask cluster"),
+    Param(
         "out",
         "str",
         None,
@@ -225,6 +233,13 @@ def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
     for holds, message in spec.checks:
         if not holds(resolved):
             raise ParameterError(message.format(**resolved))
+    if "backend" in resolved:
+        from mtlkit.sweep import check_backend
+
+        try:
+            check_backend(resolved["backend"])
+        except ValueError as e:
+            raise ParameterError(f"parameter 'backend' = {resolved['backend']!r}: {e}") from None
     return resolved
 
 
@@ -321,6 +336,8 @@ class Study:
             list(configs.values()),
             cache_dir=self.cache_dir,
             n_jobs=n_jobs,
+            backend=self.p.backend,
+            scheduler=self.p.scheduler or None,
             desc=desc,
             progress=not headless(),
         )

@@ -1,4 +1,5 @@
-"""Grids of runs: joblib workers, and an on-disk cache per run so an interrupted sweep resumes.
+"""Grids of runs: joblib workers (local processes, a Dask cluster, or Ray), and an on-disk cache per run
+so an interrupted sweep resumes.
 
 A run is a pure function ``fn(config) -> DataFrame`` of a JSON-able ``config``. Its key hashes the
 function's name, the config (which holds the seed) and the mtlkit source hash, so a change to the
@@ -7,26 +8,70 @@ disk) with a checksum of its rows; an entry that does not parse, has another key
 checksum is recomputed, never used.
 
 Every run uses one torch thread, in-process or in a worker: the numbers are then the same whatever
-``n_jobs`` is, and parallelism comes from processes (which is also faster for models this small).
+``n_jobs`` or backend is, and parallelism comes from processes (which is also faster for models this
+small). Backends (:data:`BACKENDS`): ``loky`` - joblib's local processes; ``dask`` - a
+``dask.distributed`` cluster at a scheduler address (``tcp://host:8786``), or a ``LocalCluster`` of
+``n_jobs`` single-threaded worker processes when no address is given; ``ray`` - joblib's Ray backend
+(``ray.util.joblib``), where Ray is installed. Results come back in config order on every backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import torch
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 
 from mtlkit.progress import tqdm
 from mtlkit.results import atomic_write_text, mtlkit_hash
 
 RunFn = Callable[[dict[str, Any]], pd.DataFrame]
+
+BACKENDS: dict[str, str] = {"loky": "joblib", "dask": "distributed", "ray": "ray"}
+"""Sweep backends and the module each needs."""
+
+
+def check_backend(backend: str) -> None:
+    """Raise ``ValueError`` if ``backend`` is unknown or its engine is not installed (before any compute)."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown sweep backend {backend!r}; known: {list(BACKENDS)}")
+    if importlib.util.find_spec(BACKENDS[backend]) is None:
+        extra = {"dask": "dask[distributed]", "ray": "ray"}[backend]
+        raise ValueError(f"sweep backend {backend!r} needs {BACKENDS[backend]!r}: pip install '{extra}'")
+
+
+@contextlib.contextmanager
+def _engine(backend: str, n_jobs: int, scheduler: str | None) -> Iterator[None]:
+    """joblib configured for ``backend`` (a Dask client or Ray registered for the duration)."""
+    if backend == "loky":
+        with parallel_config(backend="loky", n_jobs=n_jobs):
+            yield
+    elif backend == "dask":
+        from dask.distributed import Client, LocalCluster
+
+        cluster = None if scheduler else LocalCluster(n_workers=n_jobs, threads_per_worker=1, processes=True)
+        client = Client(scheduler or cluster)
+        try:
+            with parallel_config(backend="dask", n_jobs=-1, wait_for_workers_timeout=60):
+                yield
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        from ray.util.joblib import register_ray
+
+        register_ray()
+        with parallel_config(backend="ray", n_jobs=n_jobs):
+            yield
 
 
 def run_key(fn: RunFn, config: dict[str, Any], source: str | None = None) -> str:
@@ -54,24 +99,27 @@ def load_cached(path: Path, key: str) -> pd.DataFrame | None:
         return None
 
 
-def _run_one(fn: RunFn, config: dict[str, Any], key: str, cache_dir: Path | None) -> pd.DataFrame:
+def _compute(fn: RunFn, config: dict[str, Any], index: int) -> tuple[int, pd.DataFrame]:
+    """One run on one torch thread (in the caller's process or a worker's); returns its index too."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        df = fn(config)
+        return index, fn(config)
     finally:
         torch.set_num_threads(threads)
-    if cache_dir is not None:
-        records = df.to_dict(orient="records")  # native Python floats: exact through JSON
-        entry = {
-            "key": key,
-            "config": config,
-            "columns": list(df.columns),
-            "records": records,
-            "sha256": _checksum(records),
-        }
-        atomic_write_text(cache_dir / f"{key}.json", json.dumps(entry, sort_keys=True))
-    return df
+
+
+def _store(cache_dir: Path, key: str, config: dict[str, Any], df: pd.DataFrame) -> None:
+    """Write a finished run to the cache, atomically, with a checksum of its rows."""
+    records = df.to_dict(orient="records")  # native Python floats: exact through JSON
+    entry = {
+        "key": key,
+        "config": config,
+        "columns": list(df.columns),
+        "records": records,
+        "sha256": _checksum(records),
+    }
+    atomic_write_text(cache_dir / f"{key}.json", json.dumps(entry, sort_keys=True))
 
 
 def run_sweep(
@@ -81,14 +129,18 @@ def run_sweep(
     cache_dir: str | os.PathLike | None = None,
     n_jobs: int = 1,
     backend: str = "loky",
+    scheduler: str | None = None,
     progress: bool = True,
     desc: str = "runs",
 ) -> list[pd.DataFrame]:
     """Run ``fn`` on every config (skipping those already in ``cache_dir``); results in config order.
 
-    ``n_jobs=0`` uses one worker per core. ``backend`` is any joblib backend name (``loky`` =
-    local processes).
+    ``n_jobs=0`` uses one worker per core; ``n_jobs=1`` with ``loky`` runs in-process. ``backend`` is
+    one of :data:`BACKENDS`; ``scheduler`` is a Dask scheduler address (``None``: a local cluster).
+    Each run is cached as soon as it finishes, so a sweep killed at any point recomputes only the runs
+    that had not finished.
     """
+    check_backend(backend)
     cache = Path(cache_dir) if cache_dir is not None else None
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
@@ -103,14 +155,20 @@ def run_sweep(
     bar = tqdm(
         total=len(configs), initial=len(configs) - len(todo), desc=desc, disable=not progress, leave=False
     )
-    if n_jobs == 1 or len(todo) <= 1:
-        for i in todo:
-            out[i] = _run_one(fn, configs[i], keys[i], cache)
-            bar.update()
-    else:
-        jobs = Parallel(n_jobs=min(n_jobs, len(todo)), backend=backend, return_as="generator")
-        for i, df in zip(todo, jobs(delayed(_run_one)(fn, configs[i], keys[i], cache) for i in todo)):
+
+    def finished(results: Iterator[tuple[int, pd.DataFrame]]) -> None:
+        for i, df in results:  # the driver caches each run as soon as it arrives
+            if cache is not None:
+                _store(cache, keys[i], configs[i], df)
             out[i] = df
             bar.update()
+
+    if todo and backend == "loky" and (n_jobs == 1 or len(todo) == 1):
+        finished(_compute(fn, configs[i], i) for i in todo)
+    elif todo:
+        with _engine(backend, min(n_jobs, len(todo)), scheduler):
+            finished(
+                Parallel(return_as="generator_unordered")(delayed(_compute)(fn, configs[i], i) for i in todo)
+            )
     bar.close()
     return out  # type: ignore[return-value]

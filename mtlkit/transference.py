@@ -175,11 +175,11 @@ def affinity_candidates(aff: pd.DataFrame, tasks: Sequence[str]) -> list[Candida
     return out
 
 
-def tracking_overhead(config: dict, every: int, lr: float) -> tuple[float, float]:
+def tracking_overhead(config: dict, every: int, lr: float, repeats: int = 3) -> tuple[float, float]:
     """Wall seconds of one :func:`~mtlkit.train.fit` of ``config`` (a
     :func:`~mtlkit.train.train_and_evaluate` config) without and with an :class:`AffinityTracker`
-    every ``every`` steps, on one torch thread (as a sweep's worker runs), after a one-epoch warm-up of
-    each (the first call of a code path pays one-off costs)."""
+    every ``every`` steps: the fastest of ``repeats`` alternating timings of each, on one torch thread
+    (as a sweep's worker runs), after a one-epoch warm-up of each (first calls pay one-off costs)."""
     import time
 
     from mtlkit.data import make_data
@@ -187,24 +187,21 @@ def tracking_overhead(config: dict, every: int, lr: float) -> tuple[float, float
     from mtlkit.study import seed_everything
     from mtlkit.train import fit
 
+    def timed(epochs: int, track: bool) -> float:
+        seed_everything(int(config["seed"]))
+        model = build_model(in_shape=data.input_shape, tasks=data.tasks, **config["model"])
+        tracker = AffinityTracker(data.tasks, every=every, lr=lr) if track else None
+        t0 = time.perf_counter()
+        fit(model, data, seed=int(config["seed"]), monitor=tracker, **{**config["fit"], "epochs": epochs})
+        return time.perf_counter() - t0
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         data = make_data(**config["data"])
-        seconds = []
-        for epochs, tracker in (
-            (1, None),
-            (1, AffinityTracker(data.tasks, every=every, lr=lr)),  # warm-up
-            (None, None),
-            (None, AffinityTracker(data.tasks, every=every, lr=lr)),
-        ):
-            seed_everything(int(config["seed"]))
-            model = build_model(in_shape=data.input_shape, tasks=data.tasks, **config["model"])
-            kw = {**config["fit"], "epochs": epochs or config["fit"]["epochs"]}
-            t0 = time.perf_counter()
-            fit(model, data, seed=int(config["seed"]), monitor=tracker, **kw)
-            seconds.append(time.perf_counter() - t0)
-        seconds = seconds[2:]
+        timed(1, False), timed(1, True)
+        epochs = int(config["fit"]["epochs"])
+        runs = [(timed(epochs, False), timed(epochs, True)) for _ in range(repeats)]
     finally:
         torch.set_num_threads(threads)
-    return seconds[0], seconds[1]
+    return min(r[0] for r in runs), min(r[1] for r in runs)

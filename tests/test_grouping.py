@@ -123,3 +123,22 @@ def test_load_ground_truth_only_at_matching_parameters(tmp_path):
     assert table is not None and len(table) == 1 and "1 seeds" in why
     other, why = load_ground_truth(tmp_path, {"epochs": 3, "tasks": ["a", "b"]})
     assert other is None and "epochs=30" in why and "here 3" in why
+
+
+def test_branch_and_bound_handles_more_candidates_than_the_recursion_limit():
+    import sys
+
+    import numpy as np
+
+    from mtlkit.grouping import Candidate, branch_and_bound, brute_force, subsets
+
+    tasks = [f"t{i}" for i in range(10)]
+    rng = np.random.default_rng(0)
+    table = [
+        Candidate("+".join(sorted(g)), g, 1.0, {t: float(rng.uniform(0.5, 1.5)) for t in g})
+        for g in subsets(tasks)
+    ]
+    assert len(table) > sys.getrecursionlimit()
+    best = branch_and_bound(table, tasks, 2.0)
+    assert best is not None and len(best.networks) <= 2
+    assert best.total == brute_force(table, tasks, 2.0).total

@@ -4,7 +4,7 @@ import json
 
 import pandas as pd
 
-from mtlkit.sweep import run_key, run_sweep
+from mtlkit.sweep import load_cached, run_key, run_sweep
 from mtlkit.train import train_and_evaluate
 
 
@@ -60,3 +60,89 @@ def test_workers_give_the_same_numbers_as_in_process(tmp_path):
         pd.testing.assert_frame_equal(a, b)
         pd.testing.assert_frame_equal(a, c)
         pd.testing.assert_frame_equal(a, d)
+
+
+def test_unknown_or_missing_backend_is_refused_before_any_run(tmp_path):
+    import importlib.util
+
+    import pytest
+
+    log = tmp_path / "calls.txt"
+    with pytest.raises(ValueError, match="known"):
+        run_sweep(counted, [{"x": 1, "log": str(log)}], backend="spark", progress=False)
+    if importlib.util.find_spec("ray") is None:
+        with pytest.raises(ValueError, match="pip install"):
+            run_sweep(counted, [{"x": 1, "log": str(log)}], backend="ray", progress=False)
+    assert not log.exists()
+
+
+TINY = [
+    {
+        "seed": s,
+        "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 60},
+        "model": {"architecture": "hard", "width": 8, "depth": 1},
+        "fit": {"epochs": 1},
+    }
+    for s in (0, 1, 2)
+]
+
+
+def test_dask_local_cluster_gives_the_same_numbers(tmp_path):
+    import pytest
+
+    pytest.importorskip("distributed")
+    local = run_sweep(train_and_evaluate, TINY, n_jobs=1, progress=False)
+    dask = run_sweep(train_and_evaluate, TINY, n_jobs=2, backend="dask", cache_dir=tmp_path, progress=False)
+    for a, b in zip(local, dask):
+        pd.testing.assert_frame_equal(a, b)
+    assert len(list(tmp_path.glob("*.json"))) == len(TINY)
+
+
+SLOW_SWEEP = """
+import sys, time
+import pandas as pd
+from mtlkit.sweep import run_sweep
+
+def slow(config):
+    with open(config["log"], "a") as f:
+        f.write(f"{config['x']}\\n")
+    time.sleep(0.4)
+    return pd.DataFrame({"x": [config["x"]], "value": [config["x"] * 1.5]})
+
+if __name__ == "__main__":
+    configs = [{"x": i, "log": sys.argv[2]} for i in range(8)]
+    frames = run_sweep(slow, configs, cache_dir=sys.argv[1], n_jobs=int(sys.argv[3]), progress=False)
+    pd.concat(frames).to_csv(sys.argv[4], index=False)
+"""
+
+
+def test_a_killed_sweep_resumes_and_computes_each_finished_run_once(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "sweep_script.py"
+    script.write_text(SLOW_SWEEP)
+    cache, log = tmp_path / "cache", tmp_path / "calls.txt"
+    args = [sys.executable, str(script), str(cache), str(log), "2", str(tmp_path / "out.csv")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, start_new_session=True)
+    deadline = time.time() + 60
+    while len(list(cache.glob("*.json"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, mid-way
+    proc.wait()
+    done_at_kill = {json.loads(p.read_text())["config"]["x"] for p in cache.glob("*.json")}
+    assert 3 <= len(done_at_kill) < 8, "kill the sweep mid-way"
+    for p in cache.glob("*.json"):  # whatever the kill interrupted, no visible entry is half-written
+        assert load_cached(p, json.loads(p.read_text())["key"]) is not None
+    started_before = log.read_text().split()
+
+    subprocess.run(args, env=env, cwd=tmp_path, check=True, timeout=120)
+    calls = log.read_text().split()[len(started_before) :]
+    assert not {int(x) for x in calls} & done_at_kill, "a finished run was computed again"
+    assert sorted(int(x) for x in calls) == sorted(set(range(8)) - done_at_kill)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out.x.tolist() == list(range(8)) and out.value.tolist() == [x * 1.5 for x in range(8)]

@@ -1,0 +1,102 @@
+"""Where time goes outside the model: a sweep on 1 vs 2 local workers and on a Dask LocalCluster, and
+mtlkit's training loop vs a plain hand-written PyTorch loop on the same model, data and weighting.
+
+LibMTL (the obvious library to compare against) cannot be installed beside the pinned torch 2.13.0: it
+requires torchvision, whose PyPI wheels pin other torch releases, so the comparison is with the loop a
+user would write by hand (what LibMTL's trainer does for equal weighting)."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import best_of, write
+from mtlkit.data.multidigits import make_multidigits
+from mtlkit.models import build_model
+from mtlkit.sweep import run_sweep
+from mtlkit.train import fit, train_and_evaluate
+
+TASKS = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3"]
+
+
+def sweep_workers(runs: int = 8) -> list[dict]:
+    """Wall seconds of one sweep of ``runs`` small training runs (no cache) per backend and worker count."""
+    configs = [
+        {
+            "seed": s,
+            "data": {"name": "multidigits", "tasks": TASKS, "n_train": 1000, "seed": s},
+            "model": {"architecture": "hard", "width": 64, "depth": 2},
+            "fit": {"epochs": 5},
+        }
+        for s in range(runs)
+    ]
+    variants = [("loky", 1), ("loky", 2)]
+    if importlib.util.find_spec("distributed") is not None:
+        variants.append(("dask", 2))
+    seconds = {}
+    for backend, n_jobs in variants:
+        t0 = time.perf_counter()
+        run_sweep(train_and_evaluate, configs, n_jobs=n_jobs, backend=backend, progress=False)
+        seconds[(backend, n_jobs)] = time.perf_counter() - t0
+    base = seconds[("loky", 1)]
+    return [
+        {
+            "benchmark": "sweep",
+            "what": f"{runs} training runs (5 tasks, 1,000 pairs, 5 epochs), no cache",
+            "baseline": "loky, 1 worker (in-process)",
+            "baseline_s": base,
+            "variant": f"{backend}, {n} workers"
+            + (" (LocalCluster, startup included)" if backend == "dask" else ""),
+            "mtlkit_s": t,
+            "speedup": base / t,
+        }
+        for (backend, n), t in seconds.items()
+    ]
+
+
+def training_loop(n_train: int = 2000, epochs: int = 3) -> list[dict]:
+    """Seconds per epoch: :func:`mtlkit.train.fit` (equal weights, validation and history every epoch)
+    vs a bare loop with the same model, optimizer, minibatches and loss (no validation, no history)."""
+    data = make_multidigits(TASKS, n_train=n_train, seed=0)
+
+    def ours() -> None:
+        torch.manual_seed(0)
+        model = build_model("hard", data.input_shape, data.tasks, width=64, depth=2)
+        fit(model, data, epochs=epochs, seed=0)
+
+    def plain() -> None:
+        torch.manual_seed(0)
+        model = build_model("hard", data.input_shape, data.tasks, width=64, depth=2)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        g = torch.Generator().manual_seed(0)
+        x, ys = data.x["train"], data.y["train"]
+        for _ in range(epochs):
+            perm = torch.randperm(len(x), generator=g)
+            for i in range(0, len(x), 128):
+                idx = perm[i : i + 128]
+                out = model(x[idx])
+                loss = sum(F.cross_entropy(out[t], ys[t][idx]) for t in TASKS)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    t_ours, t_plain = best_of(ours, repeats=3) / epochs, best_of(plain, repeats=3) / epochs
+    return [
+        {
+            "benchmark": "training loop",
+            "what": f"one epoch, 5 tasks, {n_train} pairs, batch 128, equal weights",
+            "baseline": "hand-written PyTorch loop (LibMTL does not install beside torch 2.13.0)",
+            "baseline_s": t_plain,
+            "mtlkit_s": t_ours,
+            "slowdown": t_ours / t_plain,
+        }
+    ]
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    print(write("training_loop", training_loop()).to_string(index=False))
+    print(write("sweep", sweep_workers()).to_string(index=False))
