@@ -57,6 +57,7 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
             f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (see {failed})"
         ) from None
     os.replace(tmp, final)  # atomic: the executed notebook appears whole or not at all
+    (folder / f"{spec.name}.failed.ipynb").unlink(missing_ok=True)  # an earlier failure is now stale
     return final
 
 

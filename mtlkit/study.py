@@ -270,14 +270,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def derive_seed(base: int, *key: Any) -> int:
-    """A sub-run seed that depends only on the base seed and the run key (stable across processes)."""
-    import hashlib
-
-    digest = hashlib.sha256(repr((base, *key)).encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
 class Params(dict):
     """The resolved parameters; read them as ``study.p.epochs`` or ``study.p["epochs"]``."""
 

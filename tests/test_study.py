@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mtlkit.catalog import STUDIES, get_study
-from mtlkit.study import ParameterError, derive_seed, output_dir, start, validate
+from mtlkit.study import ParameterError, output_dir, start, validate
 
 SPEC = STUDIES["00_landscape"]
 
@@ -66,10 +66,6 @@ def test_unknown_study_and_prefix_lookup():
     assert get_study("0").name == "00_landscape" and get_study("00").name == "00_landscape"
     with pytest.raises(ParameterError, match="known studies"):
         get_study("99")
-
-
-def test_derive_seed_is_stable_and_key_dependent():
-    assert derive_seed(0, "a", 1) == derive_seed(0, "a", 1) != derive_seed(0, "a", 2)
 
 
 def _parameters_cell(spec):
