@@ -18,11 +18,11 @@ def main() -> None:
         df = pd.read_csv(path)
         for _, r in df.iterrows():
             ratio = r.get("speedup") if pd.notna(r.get("speedup", float("nan"))) else 1 / r["slowdown"]
-            label = " | ".join(
-                str(r[c])
-                for c in ("benchmark", "variant", "method", "n_tasks", "networks")
-                if c in r and pd.notna(r[c])
-            )
+            parts = [str(r[c]) for c in ("benchmark", "variant", "method") if c in r and pd.notna(r[c])]
+            parts += [
+                f"{c}={r[c]}" for c in ("n_tasks", "networks", "torch_threads") if c in r and pd.notna(r[c])
+            ]
+            label = " | ".join(parts)
             rows.append({"label": label, "speedup": float(ratio)})
     table = pd.DataFrame(rows).iloc[::-1]
     fig, ax = plt.subplots(figsize=(8, 0.28 * len(table) + 1.2))

@@ -103,12 +103,18 @@ def _time_subsets(tasks: list[str], epochs: int, width: int) -> dict:
     }
 
 
-def stacked_training(epochs: int = 1, width: int = 64) -> list[dict]:
-    """One epoch for every subset network of 5 tasks (31) and of 8 tasks (255): stacked vs a loop."""
+def stacked_training(epochs: int = 1, width: int = 64, threads: tuple[int, ...] = (1, 2)) -> list[dict]:
+    """One epoch for every subset network of 5 tasks (31) and of 8 tasks (255): stacked vs a loop, on one
+    torch thread and on two (the loop's tiny models gain nothing from a second core; the stacked
+    matmuls do)."""
     five = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3"]
-    return [
-        _time_subsets(tasks, epochs, width) for tasks in (five, [*five, "sum", "product_parity", "left_ge5"])
-    ]
+    rows = []
+    for n in threads:
+        torch.set_num_threads(n)
+        for tasks in (five, [*five, "sum", "product_parity", "left_ge5"]):
+            rows.append({**_time_subsets(tasks, epochs, width), "torch_threads": n})
+    torch.set_num_threads(1)
+    return rows
 
 
 def main() -> None:

@@ -4,9 +4,11 @@ model: five MultiDigits tasks, a two-layer MLP trunk of 64 units)."""
 
 from __future__ import annotations
 
+import time
+
 import torch
 
-from benchmarks.common import best_of, write
+from benchmarks.common import write
 from mtlkit.data.multidigits import make_multidigits
 from mtlkit.models import build_model
 from mtlkit.train import fit
@@ -16,7 +18,7 @@ TASKS = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3"]
 
 
 def tracking_overhead(
-    n_train: int = 2000, epochs: int = 3, every: tuple[int, ...] = (1, 5, 10)
+    n_train: int = 2000, epochs: int = 5, every: tuple[int, ...] = (1, 5, 10), repeats: int = 5
 ) -> list[dict]:
     """Seconds per epoch of :func:`mtlkit.train.fit` with tracking every ``k`` steps (and with IT-MTL)
     relative to plain training with equal weights."""
@@ -28,13 +30,19 @@ def tracking_overhead(
         tracker = AffinityTracker(data.tasks, every=k, lr=0.1) if k else None
         fit(model, data, epochs=epochs, seed=0, monitor=tracker, weighting=weighting)
 
-    plain = best_of(lambda: run(None), repeats=3) / epochs
-    rows = []
-    for k in every:
-        t = best_of(lambda k=k: run(k), repeats=3) / epochs
-        rows.append({"variant": f"tracking every {k} steps", "every": k, "mtlkit_s": t})
-    t = best_of(lambda: run(None, {"name": "itmtl", "lr": 0.1}), repeats=3) / epochs
-    rows.append({"variant": "IT-MTL (sum, pcgrad)", "every": 1, "mtlkit_s": t})
+    variants = {"plain": (None, "equal")}
+    variants |= {f"tracking every {k} steps": (k, "equal") for k in every}
+    variants["IT-MTL (sum, pcgrad)"] = (None, {"name": "itmtl", "lr": 0.1})
+    for k, w in variants.values():  # warm-up
+        run(k, w)
+    best = dict.fromkeys(variants, float("inf"))
+    for _ in range(repeats):  # interleaved, so that drifts in machine speed hit every variant alike
+        for name, (k, w) in variants.items():
+            t0 = time.perf_counter()
+            run(k, w)
+            best[name] = min(best[name], (time.perf_counter() - t0) / epochs)
+    plain = best.pop("plain")
+    rows = [{"variant": name, "every": variants[name][0] or 1, "mtlkit_s": t} for name, t in best.items()]
     return [
         {
             "benchmark": "transference overhead",

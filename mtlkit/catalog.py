@@ -354,10 +354,10 @@ STUDIES["04_transference"] = StudySpec(
         Param(
             "every",
             "int",
-            10,
-            "measure transference every k training steps (TAG: 10 on Taskonomy, 1 on CelebA)",
+            help="measure transference every k training steps (TAG: 10 on Taskonomy, 1 on CelebA)",
             low=1,
             high=10**6,
+            by_mode={"smoke": 1, "default": 10, "full": 10},
         ),
         Param(
             "lookahead_lr",

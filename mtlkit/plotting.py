@@ -403,7 +403,9 @@ def regret_figure(regret: pd.DataFrame) -> plt.Figure:
 
 def affinity_heatmaps(z: pd.DataFrame, epochs: Sequence[int]) -> plt.Figure:
     """Inter-task affinity (``Z`` averaged over the steps of an epoch and over seeds) at several epochs:
-    row = source task (the one stepped on), column = target (the one whose loss changes)."""
+    row = source task (the one stepped on), column = target (the one whose loss changes). Epochs with no
+    measured step are left out."""
+    epochs = [e for e in epochs if (z.epoch == e).any()] or sorted(z.epoch.unique())[-1:]
     fig, axes = plt.subplots(1, len(epochs), figsize=(4.2 * len(epochs) + 1, 3.9), squeeze=False)
     mats = [z[z.epoch == e].groupby(["source", "target"]).value.mean().unstack() for e in epochs]
     lim = max(float(np.nanmax(np.abs(m.to_numpy()))) for m in mats) or 1.0
