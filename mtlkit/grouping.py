@@ -201,6 +201,32 @@ def truth_config(p: Any, seed: int) -> dict:
     }
 
 
+def esa_epoch(p: Any) -> int:
+    """The last epoch the early-stopping approximation may look at (``esa_fraction`` of ``epochs``)."""
+    return max(1, round(p.esa_fraction * p.epochs))
+
+
+def study_ground_truth(study: Any) -> tuple[pd.DataFrame, str]:
+    """Study 03's ground truth for a study with its parameters (``study.p``): read from a finished study 03
+    (next to this study's output, else in the repository's ``results/``) when its parameters match -
+    unless ``ground_truth == "recompute"`` - otherwise trained here with study 03's code. Returns the
+    :func:`ground_truth` table and where it came from, in words."""
+    from mtlkit.results import REPO_DIR
+
+    p = study.p
+    why = "recomputed on request (ground_truth='recompute')"
+    if p.ground_truth == "auto":
+        expect = {k: p[k] for k in (*TRUTH_PARAMS, "esa_fraction")}
+        name = "03_task_grouping"
+        for folder in dict.fromkeys([study.out_dir.parent / name, REPO_DIR / "results" / name]):
+            truth, why = load_ground_truth(folder, expect)
+            if truth is not None:
+                return truth, why
+    configs = {(s,): truth_config(p, s) for s in study.seeds}
+    history = study.run(train_subsets, configs, keys=("seed",), desc="ground truth")
+    return ground_truth(history, esa_epoch(p)), f"{why}; the subset networks were trained here"
+
+
 def train_subsets(config: dict) -> pd.DataFrame:
     """One seed's ground truth (a pure function of ``config``): every candidate network trained at once
     with :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the

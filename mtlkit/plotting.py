@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -324,11 +325,9 @@ def hypervolume_figure(gains: pd.DataFrame, by_corr: pd.DataFrame, n_seeds: int)
 # --- study 03 ----------------------------------------------------------------------------------
 
 
-def gains_heatmap(gains: pd.DataFrame) -> plt.Figure:
-    """Pairwise test-loss gains: row task trained with column partner vs alone (positive = helps)."""
-    m = gains.pivot(index="task", columns="partner", values="gain")
-    lim = float(np.nanmax(np.abs(m.to_numpy()))) or 1.0
-    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+def _diverging_heatmap(m: pd.DataFrame, ax: plt.Axes, lim: float, fmt: str, label: str, **kw: Any) -> None:
+    """An annotated heat map centred on 0 (red = hurts, blue = helps), symmetric colour range ``+-lim``."""
+    lim = lim or 1.0
     sns.heatmap(
         m,
         cmap="vlag_r",
@@ -336,10 +335,18 @@ def gains_heatmap(gains: pd.DataFrame) -> plt.Figure:
         vmin=-lim,
         vmax=lim,
         annot=True,
-        fmt=".2f",
+        fmt=fmt,
         ax=ax,
-        cbar_kws={"label": "test-loss gain on the row task"},
+        cbar_kws={"label": label},
+        **kw,
     )
+
+
+def gains_heatmap(gains: pd.DataFrame) -> plt.Figure:
+    """Pairwise test-loss gains: row task trained with column partner vs alone (positive = helps)."""
+    m = gains.pivot(index="task", columns="partner", values="gain")
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    _diverging_heatmap(m, ax, float(np.nanmax(np.abs(m.to_numpy()))), ".2f", "test-loss gain on the row task")
     ax.set_xlabel("trained together with")
     ax.set_ylabel("task")
     ax.set_title("Pairwise transfer (seed-averaged; positive = partner helps)")
@@ -402,6 +409,13 @@ def regret_figure(regret: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+def _band(ax: plt.Axes, frame: pd.DataFrame, label: str) -> None:
+    """Mean ``value`` per epoch across seeds with its 95% interval as a band (one row per seed and epoch)."""
+    s = summarize(frame, ["epoch"])
+    (line,) = ax.plot(s.epoch, s["mean"], label=label)
+    ax.fill_between(s.epoch, s.low, s.high, color=line.get_color(), alpha=0.15)
+
+
 def affinity_heatmaps(z: pd.DataFrame, epochs: Sequence[int]) -> plt.Figure:
     """Inter-task affinity (``Z`` averaged over the steps of an epoch and over seeds) at several epochs:
     row = source task (the one stepped on), column = target (the one whose loss changes). Epochs with no
@@ -409,21 +423,10 @@ def affinity_heatmaps(z: pd.DataFrame, epochs: Sequence[int]) -> plt.Figure:
     epochs = [e for e in epochs if (z.epoch == e).any()] or sorted(z.epoch.unique())[-1:]
     fig, axes = plt.subplots(1, len(epochs), figsize=(4.2 * len(epochs) + 1, 3.9), squeeze=False)
     mats = [z[z.epoch == e].groupby(["source", "target"]).value.mean().unstack() for e in epochs]
-    lim = max(float(np.nanmax(np.abs(m.to_numpy()))) for m in mats) or 1.0
+    lim = max(float(np.nanmax(np.abs(m.to_numpy()))) for m in mats)
     for k, (ax, e, m) in enumerate(zip(axes[0], epochs, mats)):
-        sns.heatmap(
-            m,
-            cmap="vlag_r",
-            center=0,
-            vmin=-lim,
-            vmax=lim,
-            annot=True,
-            fmt=".3f",
-            annot_kws={"size": 7},
-            ax=ax,
-            cbar=k == len(epochs) - 1,
-            cbar_kws={"label": "Z (source -> target)"},
-        )
+        last = k == len(epochs) - 1
+        _diverging_heatmap(m, ax, lim, ".3f", "Z (source -> target)", cbar=last, annot_kws={"size": 7})
         ax.set_title(f"epoch {e}")
         ax.set_xlabel("target")
         ax.set_ylabel("source" if k == 0 else "")
@@ -437,9 +440,7 @@ def affinity_series(z: pd.DataFrame, pairs: Sequence[tuple[str, str]], n_seeds: 
     fig, ax = plt.subplots(figsize=(7.5, 4))
     per = z.groupby(["seed", "epoch", "source", "target"], as_index=False).value.mean()
     for src, tgt in pairs:
-        s = summarize(per[(per.source == src) & (per.target == tgt)], ["epoch"])
-        (line,) = ax.plot(s.epoch, s["mean"], label=f"{src} -> {tgt}")
-        ax.fill_between(s.epoch, s.low, s.high, color=line.get_color(), alpha=0.15)
+        _band(ax, per[(per.source == src) & (per.target == tgt)], f"{src} -> {tgt}")
     ax.axhline(0, color="k", lw=1, ls="--")
     ax.set_xlabel("epoch")
     ax.set_ylabel("lookahead transference Z")
@@ -472,7 +473,10 @@ def itmtl_figure(dm: pd.DataFrame, choices: pd.DataFrame, methods: Sequence[str]
     a.set_xlabel("")
     a.set_ylabel("delta_m vs one network per task (%)")
     a.set_title(f"Test accuracy, {n_seeds} seeds")
-    sns.lineplot(data=choices, x="epoch", y="value", hue="candidate", ax=b, errorbar=("ci", 95), seed=0)
+    for candidate, g in choices.groupby("candidate", sort=False):
+        _band(b, g, candidate)
+    b.legend(title="candidate", frameon=False)
+    b.set_xlabel("epoch")
     b.set_ylim(-0.02, 1.02)
     b.set_ylabel("share of steps choosing it")
     b.set_title("IT-MTL's choice over training")

@@ -35,17 +35,21 @@ from mtlkit.results import atomic_write_text, mtlkit_hash
 
 RunFn = Callable[[dict[str, Any]], pd.DataFrame]
 
-BACKENDS: dict[str, str] = {"loky": "joblib", "dask": "distributed", "ray": "ray"}
-"""Sweep backends and the module each needs."""
+BACKENDS: dict[str, tuple[str, str]] = {
+    "loky": ("joblib", "joblib"),
+    "dask": ("distributed", "dask[distributed]"),
+    "ray": ("ray", "ray"),
+}
+"""Sweep backends: the module each needs, and what to ``pip install`` for it."""
 
 
 def check_backend(backend: str) -> None:
     """Raise ``ValueError`` if ``backend`` is unknown or its engine is not installed (before any compute)."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown sweep backend {backend!r}; known: {list(BACKENDS)}")
-    if importlib.util.find_spec(BACKENDS[backend]) is None:
-        extra = {"dask": "dask[distributed]", "ray": "ray"}[backend]
-        raise ValueError(f"sweep backend {backend!r} needs {BACKENDS[backend]!r}: pip install '{extra}'")
+    module, package = BACKENDS[backend]
+    if importlib.util.find_spec(module) is None:
+        raise ValueError(f"sweep backend {backend!r} needs {module!r}: pip install '{package}'")
 
 
 @contextlib.contextmanager

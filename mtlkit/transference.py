@@ -205,3 +205,33 @@ def tracking_overhead(config: dict, every: int, lr: float, repeats: int = 3) -> 
     finally:
         torch.set_num_threads(threads)
     return min(r[0] for r in runs), min(r[1] for r in runs)
+
+
+def gain_correlation(per_seed: pd.DataFrame, gains: pd.DataFrame, column: str) -> pd.Series:
+    """Per seed, the Spearman correlation between ``column`` of ``per_seed`` (rows ``seed, source,
+    target``: e.g. averaged affinity or gradient cosine) and the ground-truth gain of the target task
+    trained with the source (:func:`mtlkit.grouping.pairwise_gains`)."""
+    truth = gains.rename(columns={"partner": "source", "task": "target"})
+    return pd.Series(
+        {
+            s: g.merge(truth, on=["source", "target"])[[column, "gain"]].corr("spearman").iloc[0, 1]
+            for s, g in per_seed.groupby("seed")
+        },
+        name=column,
+    )
+
+
+def compute_vs_pairs(
+    configs: dict[int, dict], every: int, lr: float, n_tasks: int, epochs: int
+) -> pd.DataFrame:
+    """Per seed: :func:`tracking_overhead` of its config, the affinity method's compute in network-epochs
+    (one joint run times the overhead) and the ratio of HOA's pair training (``n(n-1)/2`` networks x
+    ``epochs``) to it. Columns: seed, plain_s, tracked_s, overhead, affinity_compute, ratio_vs_HOA_pairs."""
+    rows = []
+    for seed, config in configs.items():
+        plain, tracked = tracking_overhead(config, every, lr)
+        rows.append({"plain_s": plain, "tracked_s": tracked, "seed": seed, "overhead": tracked / plain})
+    table = pd.DataFrame(rows)
+    table["affinity_compute"] = epochs * table.overhead
+    table["ratio_vs_HOA_pairs"] = n_tasks * (n_tasks - 1) // 2 * epochs / table.affinity_compute
+    return table

@@ -111,6 +111,16 @@ def min_norm_weights(gram: Tensor, iters: int = 250, tol: float = 1e-8) -> Tenso
     return torch.tensor(lam, dtype=torch.float32)
 
 
+def set_shared_update(losses: Tensor, shared: Sequence[Tensor], direction: Tensor) -> None:
+    """Backward of the summed loss (task-specific parameters get their own loss's gradient), then replace
+    the shared parameters' gradients by the flat ``direction`` (in ``shared`` order)."""
+    losses.sum().backward()
+    i = 0
+    for p in shared:
+        p.grad = direction[i : i + p.numel()].view_as(p).clone()
+        i += p.numel()
+
+
 class Weighting(nn.Module):
     """Base class: ``backward(losses, shared)`` does the backward pass and returns the weights used."""
 
@@ -257,11 +267,7 @@ class PCGrad(Weighting):
         if not shared:
             return super().backward(losses, shared)
         direction = pcgrad(task_gradients(losses, shared).detach(), self.generator)
-        losses.sum().backward()
-        i = 0
-        for p in shared:
-            p.grad = direction[i : i + p.numel()].view_as(p).clone()
-            i += p.numel()
+        set_shared_update(losses, shared, direction)
         return torch.ones_like(losses)
 
 
@@ -329,11 +335,7 @@ class ITMTL(Weighting):
         after = lookahead_losses(model, x, y, self.tasks, directions, self.lr).sum(1)
         pick = int(torch.argmin(after))
         self.counts[pick] += 1
-        losses.sum().backward()
-        i = 0
-        for p in shared:
-            p.grad = directions[pick, i : i + p.numel()].view_as(p).clone()
-            i += p.numel()
+        set_shared_update(losses, shared, directions[pick])
         return torch.ones_like(losses)
 
     def log(self) -> dict[str, float]:
