@@ -31,7 +31,9 @@ def test_fit_many_matches_separate_training():
         )
         expected = stacked.member(m, subset).state_dict()
         for k, v in model.state_dict().items():
-            assert torch.allclose(v, expected[k], atol=1e-5), (subset, k)
+            # Adam divides by sqrt(v): float noise between a batched and a single matmul grows to
+            # ~2e-5 after a few epochs; a wrong minibatch order or optimizer state differs by ~1e-2.
+            assert torch.allclose(v, expected[k], atol=2e-4), (subset, k)
     # only each member's own tasks are reported
     got = hist[hist.epoch == 3].groupby("network").task.unique()
     assert all(set(got[m]) == set(subsets[m]) for m in range(len(subsets)))
