@@ -13,7 +13,7 @@ on 2026-11-25 in a fresh venv holding torch 2.13.0+cpu:
   CPU machine at all.
 
 So the comparison is with the loop a user would write by hand (what LibMTL's trainer does for equal
-weighting), and no ``bench`` extra is declared.""""""
+weighting), and no ``bench`` extra is declared."""
 
 from __future__ import annotations
 
