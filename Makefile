@@ -30,7 +30,7 @@ report: $(STAMP)  ## print every study's claims table from results/
 	$(BIN)/mtlkit report
 
 lint: $(STAMP)
-	$(BIN)/ruff check mtlkit tests benchmarks
+	$(BIN)/ruff check mtlkit tests benchmarks notebooks
 	$(BIN)/ruff format --check mtlkit tests benchmarks
 
 lab: $(STAMP)

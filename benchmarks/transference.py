@@ -27,7 +27,7 @@ def tracking_overhead(
     def run(k: int | None, weighting: str | dict = "equal") -> None:
         torch.manual_seed(0)
         model = build_model("hard", data.input_shape, data.tasks, width=64, depth=2)
-        tracker = AffinityTracker(data.tasks, every=k, lr=0.1) if k else None
+        tracker = AffinityTracker(data.tasks, every=k, lr=1e-3) if k else None
         fit(model, data, epochs=epochs, seed=0, monitor=tracker, weighting=weighting)
 
     variants = {"plain": (None, "equal")}

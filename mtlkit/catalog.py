@@ -362,8 +362,9 @@ STUDIES["04_transference"] = StudySpec(
         Param(
             "lookahead_lr",
             "float",
-            0.1,
-            "step size of the plain SGD lookahead (transference and IT-MTL)",
+            0.001,
+            "step size of the plain SGD lookahead (transference and IT-MTL); default: the training lr, "
+            "as in the papers, where Z is first-order (the notebook also measures 10x and 100x)",
             low=1e-6,
             high=100.0,
         ),

@@ -424,9 +424,13 @@ def affinity_heatmaps(z: pd.DataFrame, epochs: Sequence[int]) -> plt.Figure:
     fig, axes = plt.subplots(1, len(epochs), figsize=(4.2 * len(epochs) + 1, 3.9), squeeze=False)
     mats = [z[z.epoch == e].groupby(["source", "target"]).value.mean().unstack() for e in epochs]
     lim = max(float(np.nanmax(np.abs(m.to_numpy()))) for m in mats)
+    # Z scales with the lookahead step: annotate in units of a power of ten so small values stay readable
+    power = int(np.floor(np.log10(lim))) if lim > 0 else 0
+    label = "Z (source -> target)" + (f", x 1e{power}" if power else "")
     for k, (ax, e, m) in enumerate(zip(axes[0], epochs, mats)):
         last = k == len(epochs) - 1
-        _diverging_heatmap(m, ax, lim, ".3f", "Z (source -> target)", cbar=last, annot_kws={"size": 7})
+        scaled = m / 10.0**power
+        _diverging_heatmap(scaled, ax, lim / 10.0**power, ".2f", label, cbar=last, annot_kws={"size": 7})
         ax.set_title(f"epoch {e}")
         ax.set_xlabel("target")
         ax.set_ylabel("source" if k == 0 else "")
@@ -480,5 +484,27 @@ def itmtl_figure(dm: pd.DataFrame, choices: pd.DataFrame, methods: Sequence[str]
     b.set_ylim(-0.02, 1.02)
     b.set_ylabel("share of steps choosing it")
     b.set_title("IT-MTL's choice over training")
+    fig.tight_layout()
+    return fig
+
+
+def step_size_figure(sensitivity: pd.DataFrame, default: float, n_seeds: int) -> plt.Figure:
+    """Correlation of averaged affinity with the true gain against the lookahead step size (95% intervals
+    across seeds), over all ordered pairs and within each target task."""
+    from mtlkit.stats import summarize
+
+    long = sensitivity.melt(id_vars=["eta", "seed"], value_vars=["rho", "rho_within"], var_name="pairs")
+    long["pairs"] = long.pairs.map({"rho": "all ordered pairs", "rho_within": "within each target"})
+    summary = summarize(long, ["eta", "pairs"])
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    order = sorted(summary.eta.unique())
+    plot_intervals(summary, "eta", "pairs", ax=ax, order=order)
+    ax.set_xticklabels([f"{e:g}" + (" (default)" if np.isclose(e, default) else "") for e in order])
+    ax.axhline(0, color="black", lw=0.8, ls="--")
+    ax.set(
+        xlabel="lookahead step size eta",
+        ylabel="Spearman rho: affinity vs true gain",
+        title=f"Affinity vs ground truth by lookahead step ({n_seeds} seeds, 95% CI)",
+    )
     fig.tight_layout()
     return fig

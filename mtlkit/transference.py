@@ -10,7 +10,11 @@ positive when a step on ``i`` alone lowers ``j``'s loss on the same batch. The l
 update depends on moment estimates accumulated from the *summed* loss, so "Adam's step on task ``i``
 alone" is not defined, and the SGD step keeps ``Z`` a property of the loss surface (TAG's equation 1).
 To first order ``Z(i -> j) = lr * g_i . g_j / L_j``: the sign is that of the gradients' inner product
-and ``lr`` only scales it. All ``T`` lookaheads are evaluated at once (``torch.func.vmap`` over
+and ``lr`` only scales it - but only while ``lr`` is small. The second-order term
+``lr^2 g_i' H_j g_i / 2`` lowers every ``Z(i -> j)`` in proportion to the source's squared gradient, and
+late in training, when gradients grow and losses shrink, it dominates at ``lr = 0.1`` for Adam-trained
+networks (:func:`step_size_sensitivity`; study 04 measures it). Study 04 therefore uses the training
+learning rate, as both papers do. All ``T`` lookaheads are evaluated at once (``torch.func.vmap`` over
 ``functional_call``), so tracking costs ``T`` gradients and ``T`` batched forward passes per
 measured step (the overhead is measured in ``benchmarks/``).
 
@@ -113,7 +117,7 @@ class AffinityTracker:
     refines (to first order ``Z(i -> j) = lr * g_i . g_j / L_j``).
     """
 
-    def __init__(self, tasks: Sequence[TaskSpec], every: int = 1, lr: float = 0.1) -> None:
+    def __init__(self, tasks: Sequence[TaskSpec], every: int = 1, lr: float = 1e-3) -> None:
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
         if lr <= 0:
@@ -207,18 +211,47 @@ def tracking_overhead(config: dict, every: int, lr: float, repeats: int = 3) -> 
     return min(r[0] for r in runs), min(r[1] for r in runs)
 
 
-def gain_correlation(per_seed: pd.DataFrame, gains: pd.DataFrame, column: str) -> pd.Series:
+def gain_correlation(
+    per_seed: pd.DataFrame, gains: pd.DataFrame, column: str, within: bool = False
+) -> pd.Series:
     """Per seed, the Spearman correlation between ``column`` of ``per_seed`` (rows ``seed, source,
     target``: e.g. averaged affinity or gradient cosine) and the ground-truth gain of the target task
-    trained with the source (:func:`mtlkit.grouping.pairwise_gains`)."""
+    trained with the source (:func:`mtlkit.grouping.pairwise_gains`).
+
+    With ``within``, the correlation is taken *within each target* (how well ``column`` ranks a task's
+    partners) and averaged over targets: the comparison a grouping needs, since a task is served by its
+    best network whatever the scale of its own losses.
+    """
     truth = gains.rename(columns={"partner": "source", "task": "target"})
-    return pd.Series(
-        {
-            s: g.merge(truth, on=["source", "target"])[[column, "gain"]].corr("spearman").iloc[0, 1]
-            for s, g in per_seed.groupby("seed")
-        },
-        name=column,
-    )
+
+    def rho(g: pd.DataFrame) -> float:
+        return g[[column, "gain"]].corr("spearman").iloc[0, 1]
+
+    out = {}
+    for s, g in per_seed.groupby("seed"):
+        both = g.merge(truth, on=["source", "target"])
+        out[s] = float(np.nanmean([rho(t) for _, t in both.groupby("target")])) if within else rho(both)
+    return pd.Series(out, name=column)
+
+
+def step_size_sensitivity(z: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
+    """How the lookahead step size ``eta`` changes what affinities say. ``z``: tidy transference rows
+    ``eta, seed, source, target, value`` (one tracked run per step size and seed; the runs train
+    identically, so only the lookahead differs). Per ``eta`` and seed: the mean ``Z`` over all pairs and
+    steps, and the Spearman correlation of averaged affinity with the true gain, over all ordered pairs
+    (``rho``) and within each target (``rho_within``). Past the first-order regime the curvature term
+    ``eta^2 g_i' H_j g_i / 2`` pushes every ``Z`` down in proportion to the *source's* gradient norm."""
+    rows = []
+    for eta, g in z.groupby("eta"):
+        per_seed = g.groupby(["seed", "source", "target"], as_index=False).value.mean()
+        mean_z = per_seed.groupby("seed").value.mean()
+        rho = gain_correlation(per_seed, gains, "value")
+        within = gain_correlation(per_seed, gains, "value", within=True)
+        rows += [
+            {"eta": eta, "seed": s, "mean_Z": mean_z[s], "rho": rho[s], "rho_within": within[s]}
+            for s in rho.index
+        ]
+    return pd.DataFrame(rows)
 
 
 def compute_vs_pairs(

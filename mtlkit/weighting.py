@@ -301,7 +301,7 @@ class ITMTL(Weighting):
         self,
         tasks: Sequence[TaskSpec],
         generator: torch.Generator | None = None,
-        lr: float = 0.1,
+        lr: float = 1e-3,  # the training lr of fit(), as in the paper: a first-order lookahead
         candidates: Sequence[str] = ("sum", "pcgrad"),
     ) -> None:
         super().__init__(tasks, generator)

@@ -8,6 +8,7 @@ import pytest
 
 from mtlkit.catalog import STUDIES
 from mtlkit.cli import run_study
+from mtlkit.study import validate
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -26,6 +27,18 @@ def test_notebooks_are_stored_without_outputs():
             for c in nb["cells"]
             if c["cell_type"] == "code"
         ), name
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cell_matches_the_declared_defaults(name):
+    """The notebook's parameters cell and the catalog declare the same names and defaults (one truth)."""
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    values: dict = {}
+    exec("".join(cell["source"]), {}, values)
+    assert set(values) == {p.name for p in STUDIES[name].params}
+    # None in the cell means "the declared default"; anything else must be that default
+    assert validate(STUDIES[name], values) == validate(STUDIES[name], {})
 
 
 @pytest.fixture(scope="module")

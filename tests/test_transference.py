@@ -16,7 +16,9 @@ from mtlkit.transference import (
     AffinityTracker,
     affinity,
     affinity_candidates,
+    gain_correlation,
     lookahead_losses,
+    step_size_sensitivity,
     transference,
 )
 from mtlkit.weighting import ITMTL
@@ -173,3 +175,53 @@ def test_itmtl_trains_and_logs_its_choices(tiny_data):
     assert chose.groupby("epoch").value.sum().tolist() == pytest.approx([1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="candidates"):
         ITMTL(tiny_data.tasks, candidates=("magic",))
+
+
+def test_gain_correlation_pooled_and_within_each_target():
+    # targets a and b: within each, the affinity ranks the partners exactly like the gain (rho = +1), but
+    # b's gains are all far lower while its affinities are higher, so the pooled ranking is reversed
+    gains = pd.DataFrame(
+        [
+            ("a", "x", 0.3),
+            ("a", "y", 0.2),
+            ("a", "z", 0.1),
+            ("b", "x", -0.1),
+            ("b", "y", -0.2),
+            ("b", "z", -0.3),
+        ],
+        columns=["task", "partner", "gain"],
+    )
+    affinity = {
+        ("x", "a"): 0.01,
+        ("y", "a"): 0.00,
+        ("z", "a"): -0.01,
+        ("x", "b"): 0.3,
+        ("y", "b"): 0.2,
+        ("z", "b"): 0.1,
+    }
+    per_seed = pd.DataFrame(
+        [{"seed": 0, "source": s, "target": t, "affinity": v} for (s, t), v in affinity.items()]
+    )
+    pooled = gain_correlation(per_seed, gains, "affinity")
+    within = gain_correlation(per_seed, gains, "affinity", within=True)
+    assert within[0] == pytest.approx(1.0)
+    assert pooled[0] < 0
+
+
+def test_step_size_sensitivity_reports_each_eta_and_seed():
+    gains = pd.DataFrame(
+        [("a", "b", 0.1), ("b", "a", -0.1), ("a", "c", 0.2), ("c", "a", 0.0)],
+        columns=["task", "partner", "gain"],
+    )
+    z = pd.DataFrame(
+        [
+            {"eta": eta, "seed": s, "source": src, "target": tgt, "value": v * eta}
+            for eta in (0.1, 1.0)
+            for s in (0, 1)
+            for src, tgt, v in [("b", "a", 1.0), ("a", "b", -1.0), ("c", "a", 2.0), ("a", "c", 0.5)]
+        ]
+    )
+    table = step_size_sensitivity(z, gains)
+    assert sorted(zip(table.eta, table.seed)) == [(0.1, 0), (0.1, 1), (1.0, 0), (1.0, 1)]
+    assert table.set_index(["eta", "seed"]).mean_Z.loc[(1.0, 0)] == pytest.approx(0.625)
+    assert table.rho.tolist() == pytest.approx([1.0] * 4)  # values rank the pairs as the gains do
