@@ -32,7 +32,7 @@ def tracking_overhead(
 
     variants = {"plain": (None, "equal")}
     variants |= {f"tracking every {k} steps": (k, "equal") for k in every}
-    variants["IT-MTL (sum, pcgrad)"] = (None, {"name": "itmtl", "lr": 0.1})
+    variants["IT-MTL (sum, pcgrad)"] = (None, {"name": "itmtl", "lr": 1e-3})
     for k, w in variants.values():  # warm-up
         run(k, w)
     best = dict.fromkeys(variants, float("inf"))
