@@ -504,7 +504,7 @@ def step_size_figure(sensitivity: pd.DataFrame, default: float, n_seeds: int) ->
     ax.set(
         xlabel="lookahead step size eta",
         ylabel="Spearman rho: affinity vs true gain",
-        title=f"Affinity vs ground truth by lookahead step ({n_seeds} seeds, 95% CI)",
+        title=f"Affinity vs true gain ({n_seeds} seeds, 95% CI)",
     )
     fig.tight_layout()
     return fig
