@@ -460,9 +460,14 @@ def start(name: str, **given: Any) -> Study:
 
 
 def sizes_table(spec: StudySpec) -> pd.DataFrame:
-    """The parameters that scale with the mode, one column per mode (for notebooks and `mtlkit list`)."""
+    """The parameters that scale with the mode, one column per mode (for notebooks and `mtlkit list`);
+    a list is shown by its length (the notebook prints the chosen items)."""
+
+    def show(v: Any) -> Any:
+        return f"{len(v)} items" if isinstance(v, list | tuple) else v
+
     return pd.DataFrame(
-        [{"parameter": p.name, **{m: p.by_mode[m] for m in MODES}} for p in spec.params if p.by_mode]
+        [{"parameter": p.name, **{m: show(p.by_mode[m]) for m in MODES}} for p in spec.params if p.by_mode]
     )
 
 
