@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from benchmarks.common import best_of, write
 from mtlkit.data.multidigits import make_multidigits
 from mtlkit.models import build_model
+from mtlkit.runs import FitConfig, RunConfig, train_and_evaluate
 from mtlkit.sweep import run_sweep
-from mtlkit.train import fit, train_and_evaluate
+from mtlkit.train import fit
 
 TASKS = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3"]
 
@@ -37,12 +38,12 @@ def sweep_workers(runs: int = 8, epochs: int = 40) -> list[dict]:
     pool pays for starting its worker processes (each imports torch); joblib keeps loky's workers for
     the next sweep (warm); a Dask ``LocalCluster`` is started and stopped inside the timing."""
     configs = [
-        {
-            "seed": s,
-            "data": {"name": "multidigits", "tasks": TASKS, "n_train": 2000, "seed": s},
-            "model": {"architecture": "hard", "width": 64, "depth": 2},
-            "fit": {"epochs": epochs},
-        }
+        RunConfig(
+            seed=s,
+            data={"name": "multidigits", "tasks": TASKS, "n_train": 2000, "seed": s},
+            model={"architecture": "hard", "width": 64, "depth": 2},
+            fit=FitConfig(epochs=epochs),
+        )
         for s in range(runs)
     ]
     variants = [("loky", 1, "in-process"), ("loky", 2, "cold pool"), ("loky", 2, "warm pool")]

@@ -1,4 +1,4 @@
-"""What measuring transference costs: training with an :class:`~mtlkit.transference.AffinityTracker`
+"""What measuring transference costs: training with an :class:`~mtlkit.lookahead.AffinityTracker`
 every k = 1, 5, 10 steps vs plain training, and an IT-MTL step vs an equal-weighting step (study 04's
 model: five MultiDigits tasks, a two-layer MLP trunk of 64 units)."""
 
@@ -10,9 +10,9 @@ import torch
 
 from benchmarks.common import write
 from mtlkit.data.multidigits import make_multidigits
+from mtlkit.lookahead import AffinityTracker
 from mtlkit.models import build_model
 from mtlkit.train import fit
-from mtlkit.transference import AffinityTracker
 
 TASKS = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3"]
 

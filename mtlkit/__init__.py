@@ -1,7 +1,30 @@
 """mtlkit: reproducible, Jupyter-first studies of multi-task learning.
 
-The flow is one-directional: ``data`` makes tasks, ``models`` share (or don't), ``train`` with a
-``weighting`` combines task objectives, ``study``/``stats``/``results`` measure and report.
+Modules sit in layers, and a module imports only from its own layer or the layers below it (never
+inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and that there is no cycle)::
+
+    8 runtime     study (start: a notebook's parameters -> a running Study), cli
+    7 studies/    one module per notebook: declared parameters, runs, analysis, figures
+    6 runs        params (Param, validation), runs (RunConfig, train_and_evaluate), sweep (workers,
+                  cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces)
+    5 methods     grouping, transference, fronts, agent, multitasking: the papers' algorithms, no I/O
+    4 train       fit, fit_many, evaluate
+    3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), weighting
+    2 data/ models/  task environments -> MultiTaskData; x -> {task: output} networks
+    1 foundations progress, results (atomic writes, hashes), stats (intervals, claims), seeding,
+                  metrics, tables (tidy-table accessors)
 """
 
 __version__ = "0.1.0"
+
+LAYERS: dict[str, int] = {
+    **dict.fromkeys(("progress", "results", "stats", "seeding", "metrics", "tables"), 1),
+    **dict.fromkeys(("data", "models"), 2),
+    **dict.fromkeys(("losses", "lookahead", "weighting"), 3),
+    "train": 4,
+    **dict.fromkeys(("grouping", "transference", "fronts", "agent", "multitasking"), 5),
+    **dict.fromkeys(("params", "runs", "sweep", "session", "plotting"), 6),
+    "studies": 7,
+    **dict.fromkeys(("study", "cli"), 8),
+}
+"""The layer of each top-level module or package of :mod:`mtlkit` (see the module docstring)."""

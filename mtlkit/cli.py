@@ -18,25 +18,40 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from mtlkit.study import HEADLESS_ENV, MODES, ParameterError, StudySpec, describe, output_dir, validate
+import pandas as pd
+import papermill as pm
+
+from mtlkit.params import MODES, ParameterError, StudySpec, validate
+from mtlkit.results import REPO_DIR, atomic_write_text, read_json
+from mtlkit.session import HEADLESS_ENV, output_dir
+from mtlkit.stats import Claim, claims_table
+from mtlkit.studies import STUDIES, get_study
+from mtlkit.study import describe
 
 
 def _studies(name: str) -> list[StudySpec]:
-    from mtlkit.catalog import STUDIES, get_study
-
     return list(STUDIES.values()) if name == "all" else [get_study(name)]
+
+
+def _strip_checkout_path(path: Path) -> None:
+    """Write the repository's absolute path out of an executed notebook (papermill records its input
+    and output paths): committed outputs name files relative to the repository."""
+    text = path.read_text(encoding="utf-8")
+    clean = text.replace(str(REPO_DIR) + "/", "").replace(str(REPO_DIR), ".")
+    if clean != text:
+        atomic_write_text(path, clean)
 
 
 def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: str | None = None) -> Path:
     """Validate, execute the notebook with papermill, and move the executed copy into the output folder."""
-    import papermill as pm
-
     given = dict(params)
     if mode is not None:
         given["mode"] = mode
     resolved = validate(spec, given)
     folder = output_dir(spec.name, resolved["mode"], None if out is None else str(Path(out) / spec.name))
-    inject = {k: resolved[k] for k in given} | {"mode": resolved["mode"], "out": str(folder)}
+    inject = {k: resolved[k] for k in given} | {"mode": resolved["mode"]}
+    if out is not None:
+        inject["out"] = str(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{spec.name}.ipynb"
     tmp = folder / f".{spec.name}.running.ipynb"
@@ -52,10 +67,12 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
         )
     except pm.PapermillExecutionError as e:
         failed = folder / f"{spec.name}.failed.ipynb"
+        _strip_checkout_path(tmp)
         os.replace(tmp, failed)
         raise RuntimeError(
             f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (see {failed})"
         ) from None
+    _strip_checkout_path(tmp)
     os.replace(tmp, final)  # atomic: the executed notebook appears whole or not at all
     (folder / f"{spec.name}.failed.ipynb").unlink(missing_ok=True)  # an earlier failure is now stale
     return final
@@ -112,8 +129,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _list() -> None:
-    from mtlkit.catalog import STUDIES
-
     for spec in STUDIES.values():
         print(f"{spec.name}: {spec.title}\n  paper: {spec.paper}\n  parameters:")
         for name, kind, default, allowed, help_ in describe(spec):
@@ -122,11 +137,6 @@ def _list() -> None:
 
 
 def _report(results: str | None) -> None:
-    import pandas as pd
-
-    from mtlkit.results import REPO_DIR, read_json
-    from mtlkit.stats import Claim, claims_table
-
     root = Path(results) if results else REPO_DIR / "results"
     files = sorted(root.glob("*/claims.json"))
     if not files:

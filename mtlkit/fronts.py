@@ -39,29 +39,19 @@ def small_tower(tower: Sequence[int], fraction: float) -> list[int]:
     return [] if fraction == 0 else [max(1, round(fraction * tower[0]))]
 
 
-def variant_config(base: dict[str, Any], variant: str, *, fraction: float, gamma: float) -> dict[str, Any]:
-    """``base`` (a :func:`~mtlkit.train.train_and_evaluate` config) turned into ``variant``."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {list(VARIANTS)}")
-    cfg = {**base, "model": dict(base["model"])}
-    tower = list(cfg["model"]["tower"])
-    if variant == "small":
-        cfg["aux"] = {"hidden": small_tower(tower, fraction), "weight": gamma}
-    elif variant == "large":
-        cfg["aux"] = {"hidden": tower, "weight": gamma}
-    elif variant == "wide":
-        data = make_data(**{**base["data"], "n_train": 4})  # shapes only
-        width = cfg["model"].get("width", 128)
-        extra = sum(
-            count_parameters(mlp(width, small_tower(tower, fraction), t.n_outputs)) for t in data.tasks
-        )
-        model_kw = {k: v for k, v in cfg["model"].items() if k != "tower"}
+def wide_tower(data_spec: dict[str, Any], model: dict[str, Any], fraction: float) -> list[int]:
+    """The parameter-count control: the main tower widened until the served model has as many
+    parameters as the base model plus one small tower (``fraction``) per task."""
+    data = make_data(**{**data_spec, "n_train": 4})  # shapes only
+    tower = list(model["tower"])
+    width = model.get("width", 128)
+    extra = sum(count_parameters(mlp(width, small_tower(tower, fraction), t.n_outputs)) for t in data.tasks)
+    model_kw = {k: v for k, v in model.items() if k != "tower"}
 
-        def build(tw: Sequence[int]):
-            return build_model(in_shape=data.input_shape, tasks=data.tasks, tower=list(tw), **model_kw)
+    def build(tw: Sequence[int]):
+        return build_model(in_shape=data.input_shape, tasks=data.tasks, tower=list(tw), **model_kw)
 
-        cfg["model"]["tower"] = matching_tower(build, tower, extra)
-    return cfg
+    return matching_tower(build, tower, extra)
 
 
 def reference_point(data_spec: dict[str, Any], tasks: Sequence[str]) -> tuple[float, float]:

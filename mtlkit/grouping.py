@@ -15,8 +15,6 @@ import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -155,7 +153,7 @@ def subsets(tasks: Sequence[str], max_size: int | None = None) -> list[frozenset
     return [frozenset(c) for r in range(1, top + 1) for c in itertools.combinations(tasks, r)]
 
 
-# --- the ground truth: every subset network, trained at once ------------------------------------
+# --- the ground truth: every subset network --------------------------------------------------------
 
 
 def candidate_networks(tasks: Sequence[str]) -> list[tuple[frozenset[str], str]]:
@@ -167,106 +165,6 @@ def candidate_networks(tasks: Sequence[str]) -> list[tuple[frozenset[str], str]]
 def network_name(group: frozenset[str], size: str) -> str:
     """A stable name such as ``full:left+right``."""
     return f"{size}:{'+'.join(sorted(group))}"
-
-
-TRUTH_PARAMS = (
-    "dataset",
-    "mnist_source",
-    "tasks",
-    "n_train",
-    "epochs",
-    "width",
-    "depth",
-    "lr",
-    "batch_size",
-    "seed",
-    "seeds",
-)
-"""The study parameters that decide the ground-truth networks (studies 03 and 04 share them)."""
-
-
-def truth_config(p: Any, seed: int) -> dict:
-    """The :func:`train_subsets` config of one seed from study parameters ``p`` (studies 03 and 04)."""
-    data = {"name": p.dataset, "tasks": list(p.tasks), "n_train": p.n_train, "seed": seed}
-    if p.dataset == "mnist":
-        data["source"] = p.mnist_source
-    return {
-        "seed": seed,
-        "data": data,
-        "width": p.width,
-        "depth": p.depth,
-        "epochs": p.epochs,
-        "lr": p.lr,
-        "batch_size": p.batch_size,
-    }
-
-
-def esa_epoch(p: Any) -> int:
-    """The last epoch the early-stopping approximation may look at (``esa_fraction`` of ``epochs``)."""
-    return max(1, round(p.esa_fraction * p.epochs))
-
-
-def study_ground_truth(study: Any) -> tuple[pd.DataFrame, str]:
-    """Study 03's ground truth for a study with its parameters (``study.p``): read from a finished study 03
-    (next to this study's output, else in the repository's ``results/``) when its parameters match -
-    unless ``ground_truth == "recompute"`` - otherwise trained here with study 03's code. Returns the
-    :func:`ground_truth` table and where it came from, in words."""
-    from mtlkit.results import REPO_DIR
-
-    p = study.p
-    why = "recomputed on request (ground_truth='recompute')"
-    if p.ground_truth == "auto":
-        expect = {k: p[k] for k in (*TRUTH_PARAMS, "esa_fraction")}
-        name = "03_task_grouping"
-        for folder in dict.fromkeys([study.out_dir.parent / name, REPO_DIR / "results" / name]):
-            truth, why = load_ground_truth(folder, expect)
-            if truth is not None:
-                return truth, why
-    configs = {(s,): truth_config(p, s) for s in study.seeds}
-    history = study.run(train_subsets, configs, keys=("seed",), desc="ground truth")
-    return ground_truth(history, esa_epoch(p)), f"{why}; the subset networks were trained here"
-
-
-def train_subsets(config: dict) -> pd.DataFrame:
-    """One seed's ground truth (a pure function of ``config``): every candidate network trained at once
-    with :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the
-    per-epoch history with ``network`` names, ``size`` and ``cost``."""
-    import pandas as pd
-    import torch
-
-    from mtlkit.data import make_data
-    from mtlkit.models.batched import StackedNetworks
-    from mtlkit.study import seed_everything
-    from mtlkit.train import fit_many
-
-    seed = int(config["seed"])
-    seed_everything(seed)
-    data = make_data(**config["data"])
-    tasks = data.task_names
-    in_dim = int(torch.tensor(data.input_shape).prod())
-    frames = []
-    for size, width in (("full", config["width"]), ("half", max(1, config["width"] // 2))):
-        members = [g for g, s in candidate_networks(tasks) if s == size]
-        masks = torch.tensor([[t in g for t in tasks] for g in members])
-        model = StackedNetworks(len(members), in_dim, data.tasks, width=width, depth=config["depth"])
-        hist = fit_many(
-            model,
-            data,
-            masks,
-            epochs=config["epochs"],
-            lr=config["lr"],
-            batch_size=config["batch_size"],
-            seeds=[seed * 100003 + k + (0 if size == "full" else 50021) for k in range(len(members))],
-        )
-        names = [network_name(g, size) for g in members]
-        frames.append(
-            hist.assign(
-                network=hist.network.map(dict(enumerate(names))),
-                size=size,
-                cost=1.0 if size == "full" else 0.5,
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def score_table(history: pd.DataFrame, upto: int | None = None) -> pd.DataFrame:
@@ -309,28 +207,6 @@ def ground_truth(history: pd.DataFrame, esa_epoch: int) -> pd.DataFrame:
         ],
         ignore_index=True,
     )
-
-
-def load_ground_truth(folder: str | Path, expect: dict) -> tuple[pd.DataFrame | None, str]:
-    """Study 03's ``ground_truth.csv`` from ``folder`` if its manifest's parameters equal ``expect``
-    (those that decide the networks: data, sizes, training), else ``None``; and why, in words."""
-    import json
-
-    folder = Path(folder)
-    try:
-        params = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["params"]
-        table = pd.read_csv(folder / "ground_truth.csv")
-    except (OSError, ValueError, KeyError) as e:
-        return None, f"no usable ground truth in {folder} ({e.__class__.__name__})"
-    missing = {"seed", "network", "size", "cost", "task", "val", "test", "scores"} - set(table.columns)
-    if missing:
-        return None, f"{folder}/ground_truth.csv lacks columns {sorted(missing)} (written by older code)"
-    differ = {k: (params.get(k), v) for k, v in expect.items() if params.get(k) != v}
-    if differ:
-        return None, f"{folder} was computed at other parameters: " + ", ".join(
-            f"{k}={a!r} (here {b!r})" for k, (a, b) in differ.items()
-        )
-    return table, f"read from {folder} ({table.seed.nunique()} seeds)"
 
 
 def approximation_choosers(

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from mtlkit.agent import Outcome
 from mtlkit.data.stimulus import StimulusEnv
 from mtlkit.metrics import epochs_to_criterion, luce_accuracy, sharing_index, similarity_matrix
 from mtlkit.models.sharing import TaskCuedNetwork
@@ -141,8 +142,6 @@ def padded_curves(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 
 def outcomes(scalars: pd.DataFrame, network: str) -> dict[str, list]:
     """Per strategy, the per-seed :class:`~mtlkit.agent.Outcome` of ``network`` (for the agent)."""
-    from mtlkit.agent import Outcome
-
     d = scalars[scalars.network == network].set_index(["regime", "seed", "measure"]).value
     strategy = {"shared": "single", "separated": "concurrent"}
     seeds = sorted(scalars.seed.unique())

@@ -1,7 +1,8 @@
 """Grids of runs: joblib workers (local processes, a Dask cluster, or Ray), and an on-disk cache per run
 so an interrupted sweep resumes.
 
-A run is a pure function ``fn(config) -> DataFrame`` of a JSON-able ``config``. Its key hashes the
+A run is a pure function ``fn(config) -> DataFrame`` of a JSON-able ``config`` (a dict, or an object
+whose ``to_dict()`` is one, such as :class:`mtlkit.runs.RunConfig`). Its key hashes the
 function's name, the config (which holds the seed) and the mtlkit source hash, so a change to the
 library invalidates old entries. Each finished run is written atomically as JSON (no pickle from
 disk) with a checksum of its rows; an entry that does not parse, has another key, or fails its
@@ -33,7 +34,7 @@ from joblib import Parallel, delayed, parallel_config
 from mtlkit.progress import tqdm
 from mtlkit.results import atomic_write_text, mtlkit_hash
 
-RunFn = Callable[[dict[str, Any]], pd.DataFrame]
+RunFn = Callable[[Any], pd.DataFrame]
 
 BACKENDS: dict[str, tuple[str, str]] = {
     "loky": ("joblib", "joblib"),
@@ -78,10 +79,19 @@ def _engine(backend: str, n_jobs: int, scheduler: str | None) -> Iterator[None]:
             yield
 
 
-def run_key(fn: RunFn, config: dict[str, Any], source: str | None = None) -> str:
+def as_dict(config: Any) -> dict[str, Any]:
+    """The JSON-able form of a run's config: the dict itself, or its ``to_dict()``."""
+    return config.to_dict() if hasattr(config, "to_dict") else config
+
+
+def run_key(fn: RunFn, config: Any, source: str | None = None) -> str:
     """Stable key of a run: function name, config and mtlkit source hash."""
     blob = json.dumps(
-        {"fn": f"{fn.__module__}.{fn.__qualname__}", "config": config, "source": source or mtlkit_hash()},
+        {
+            "fn": f"{fn.__module__}.{fn.__qualname__}",
+            "config": as_dict(config),
+            "source": source or mtlkit_hash(),
+        },
         sort_keys=True,
         default=str,
     )
@@ -103,7 +113,7 @@ def load_cached(path: Path, key: str) -> pd.DataFrame | None:
         return None
 
 
-def _compute(fn: RunFn, config: dict[str, Any], index: int) -> tuple[int, pd.DataFrame]:
+def _compute(fn: RunFn, config: Any, index: int) -> tuple[int, pd.DataFrame]:
     """One run on one torch thread (in the caller's process or a worker's); returns its index too."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -113,12 +123,12 @@ def _compute(fn: RunFn, config: dict[str, Any], index: int) -> tuple[int, pd.Dat
         torch.set_num_threads(threads)
 
 
-def _store(cache_dir: Path, key: str, config: dict[str, Any], df: pd.DataFrame) -> None:
+def _store(cache_dir: Path, key: str, config: Any, df: pd.DataFrame) -> None:
     """Write a finished run to the cache, atomically, with a checksum of its rows."""
     records = df.to_dict(orient="records")  # native Python floats: exact through JSON
     entry = {
         "key": key,
-        "config": config,
+        "config": as_dict(config),
         "columns": list(df.columns),
         "records": records,
         "sha256": _checksum(records),
@@ -128,7 +138,7 @@ def _store(cache_dir: Path, key: str, config: dict[str, Any], df: pd.DataFrame) 
 
 def run_sweep(
     fn: RunFn,
-    configs: Sequence[dict[str, Any]],
+    configs: Sequence[Any],
     *,
     cache_dir: str | os.PathLike | None = None,
     n_jobs: int = 1,

@@ -1,4 +1,6 @@
-"""One training loop for every study: :func:`fit`, :func:`evaluate`, and :func:`train_and_evaluate`.
+"""The training loops: :func:`fit` (one network, any weighting), :func:`fit_many` (a stack of networks at
+once) and :func:`evaluate`. Both loops share the task losses and their non-finite check
+(:mod:`mtlkit.losses`) and the tidy rows they return (:func:`tidy_rows`).
 
 The loop is visible in one place: minibatches by index permutation, per-task losses, the weighting
 method's backward pass, an optimizer step; validation after every epoch, and the best epoch's weights
@@ -9,28 +11,26 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mtlkit.data.base import MultiTaskData, TaskSpec
+from mtlkit.data.base import MultiTaskData
+from mtlkit.losses import check_finite, member_loss, task_loss
 from mtlkit.progress import trange
 from mtlkit.weighting import Weighting, make_weighting
 
-
-class TrainingDiverged(RuntimeError):
-    """A task loss became NaN or infinite; raised instead of writing non-finite results."""
+COLUMNS = ["epoch", "split", "task", "metric", "value"]
 
 
-def task_loss(task: TaskSpec, out: Tensor, target: Tensor) -> Tensor:
-    """Cross-entropy for classification, mean squared error for regression."""
-    if task.kind == "classification":
-        return F.cross_entropy(out, target)
-    return F.mse_loss(out, target)
+def tidy_rows(split: str, values: Iterable[tuple[str, str, float]], **extra: object) -> list[dict]:
+    """Tidy rows ``{**extra, split, task, metric, value}`` from ``(task, metric, value)`` triples."""
+    return [{**extra, "split": split, "task": t, "metric": m, "value": float(v)} for t, m, v in values]
+
+
+OPTIMIZERS = ("adam", "sgd", "plain_sgd")
 
 
 def _optimizer(
@@ -65,13 +65,13 @@ def evaluate(
             if spec.kind == "classification":
                 totals[t][1] += float((out[t].argmax(1) == y[t]).sum())
     n = data.n(split)
-    rows = []
+    values = []
     for t in tasks:
-        rows.append({"split": split, "task": t, "metric": "loss", "value": totals[t][0] / n})
+        values.append((t, "loss", totals[t][0] / n))
         if data.task(t).kind == "classification":
-            rows.append({"split": split, "task": t, "metric": "accuracy", "value": totals[t][1] / n})
+            values.append((t, "accuracy", totals[t][1] / n))
     model.train()
-    return pd.DataFrame(rows)
+    return pd.DataFrame(tidy_rows(split, values))
 
 
 def fit(
@@ -129,12 +129,8 @@ def fit(
             combiner.observe(model, x, y)
             out = model(x, tasks)
             losses = torch.stack([task_loss(data.task(t), out[t], y[t]) for t in tasks])
-            if not torch.isfinite(losses).all():
-                bad = [t for t, v in zip(tasks, losses.tolist()) if not math.isfinite(v)]
-                raise TrainingDiverged(
-                    f"non-finite loss for task(s) {bad} at epoch {epoch}, step {steps + 1} "
-                    f"(weighting={combiner.__class__.__name__}, lr={lr}); lower the learning rate"
-                )
+            where = f"at epoch {epoch}, step {steps + 1} (weighting={combiner.__class__.__name__}, lr={lr})"
+            check_finite(losses, tasks, where)
             opt.zero_grad(set_to_none=True)
             w = combiner.backward(losses, shared)
             opt.step()
@@ -142,14 +138,15 @@ def fit(
             weights += w.cpu()
             steps += 1
         combiner.epoch_end(sums / steps)
-        rows = [
-            {"split": "train", "task": t, "metric": m, "value": float(v[i] / steps)}
-            for i, t in enumerate(tasks)
-            for m, v in (("loss", sums), ("weight", weights))
-        ]
-        rows += [
-            {"split": "train", "task": "all", "metric": m, "value": v} for m, v in combiner.log().items()
-        ]
+        rows = tidy_rows(
+            "train",
+            [
+                (t, m, v[i] / steps)
+                for i, t in enumerate(tasks)
+                for m, v in (("loss", sums), ("weight", weights))
+            ]
+            + [("all", m, v) for m, v in combiner.log().items()],
+        )
         val = evaluate(model, data, "val")
         history.append(pd.concat([pd.DataFrame(rows), val], ignore_index=True).assign(epoch=epoch))
         val_total = float(val.loc[val.metric == "loss", "value"].sum())
@@ -161,88 +158,7 @@ def fit(
         model.load_state_dict(best[2])
     hist = pd.concat(history, ignore_index=True)
     hist.attrs["best_epoch"] = best[1] if restore_best else epochs
-    return hist[["epoch", "split", "task", "metric", "value"]]
-
-
-def train_and_evaluate(config: dict[str, Any]) -> pd.DataFrame:
-    """A run as a pure function of ``config``: build data and model, :func:`fit`, evaluate val and test.
-
-    ``config`` holds ``data`` (``name`` + builder kwargs), ``model`` (:func:`~mtlkit.models.build_model`
-    kwargs), ``fit`` (:func:`fit` kwargs), ``seed``, optionally ``device`` and ``aux`` (``{"hidden": [...],
-    "weight": gamma}``: self-auxiliary towers, trained with loss weight ``gamma * w_t`` and removed before
-    evaluation), ``track`` (``{"every": k, "lr": eta}``: lookahead transference every ``k`` steps, see
-    :class:`~mtlkit.transference.AffinityTracker`). Returns tidy rows: the history (``epoch`` >= 1), the
-    restored, *served* model's final ``val``/``test`` metrics and parameter counts (``epoch`` = 0), and
-    with ``track`` the transference rows (``metric == "transference"``, ``task`` = target, with
-    ``source``, ``step`` and gradient-cosine ``cos`` columns).
-    """
-    from mtlkit.data import make_data
-    from mtlkit.models import build_model
-    from mtlkit.models.towers import SelfAuxiliaryTowers, aux_weights, count_parameters, with_aux_tasks
-    from mtlkit.study import seed_everything
-
-    seed = int(config["seed"])
-    seed_everything(seed)
-    data = make_data(**config["data"]).to(config.get("device", "cpu"))
-    model = build_model(in_shape=data.input_shape, tasks=data.tasks, **config["model"])
-    fit_kw = dict(config["fit"])
-    train_data, served = data, model
-    if config.get("aux") is not None:
-        aux = config["aux"]
-        model = SelfAuxiliaryTowers(served, data.tasks, aux["hidden"])
-        train_data = with_aux_tasks(data)
-        spec = fit_kw.get("weighting", "equal")
-        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
-        if spec["name"] not in ("equal", "fixed"):
-            raise ValueError(f"auxiliary towers need 'equal' or 'fixed' weights, got {spec['name']!r}")
-        weights = spec.get("weights") or {t: 1.0 for t in data.task_names}
-        fit_kw["weighting"] = {"name": "fixed", "weights": aux_weights(weights, aux["weight"])}
-    tracker = None
-    if config.get("track") is not None:
-        from mtlkit.transference import AffinityTracker
-
-        tracker = AffinityTracker(data.tasks, every=config["track"]["every"], lr=config["track"]["lr"])
-    hist = fit(model, train_data, seed=seed, monitor=tracker, **fit_kw)
-    final = pd.concat([evaluate(served, data, s) for s in ("val", "test")], ignore_index=True)
-    extra = [
-        ("val", "all", "best_epoch", float(hist.attrs["best_epoch"])),
-        ("train", "all", "parameters", float(count_parameters(model))),
-        ("test", "all", "parameters", float(count_parameters(served))),
-    ]
-    final = pd.concat(
-        [final, pd.DataFrame(extra, columns=["split", "task", "metric", "value"])], ignore_index=True
-    )
-    final["epoch"] = 0
-    frames = [hist, final]
-    if tracker is not None:
-        z = tracker.table()
-        frames.append(
-            pd.DataFrame(
-                {
-                    "epoch": z.epoch,
-                    "split": "train",
-                    "task": z.target,
-                    "metric": "transference",
-                    "value": z.Z,
-                    "source": z.source,
-                    "step": z.step,
-                    "cos": z.cos,
-                }
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def _member_loss(task: TaskSpec, out: Tensor, target: Tensor) -> Tensor:
-    """Per-member mean loss, ``(n, B, k)`` outputs -> ``(n,)``."""
-    n = out.shape[0]
-    if task.kind == "classification":
-        return (
-            F.cross_entropy(out.reshape(-1, out.shape[-1]), target.reshape(-1), reduction="none")
-            .view(n, -1)
-            .mean(1)
-        )
-    return (out - target.view_as(out)).pow(2).flatten(1).mean(1)
+    return hist[COLUMNS]
 
 
 def fit_many(
@@ -284,14 +200,10 @@ def fit_many(
             idx = perms[:, i : i + batch_size]
             out = model(X["train"][idx])
             losses = torch.stack(
-                [_member_loss(t, out[t.name], data.y["train"][t.name][idx]) for t in tasks], 1
+                [member_loss(t, out[t.name], data.y["train"][t.name][idx]) for t in tasks], 1
             )
             total = (losses * weight).sum()
-            if not torch.isfinite(total):
-                bad = sorted({int(m) for m in torch.nonzero(~torch.isfinite(losses) & masks)[:, 0]})
-                raise TrainingDiverged(
-                    f"non-finite loss in stacked networks {bad} at epoch {epoch}; lower the learning rate"
-                )
+            check_finite(losses * weight, range(model.n), f"at epoch {epoch}", noun="stacked networks")
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
@@ -302,29 +214,12 @@ def fit_many(
                 for k, t in enumerate(tasks):
                     y = data.y[split][t.name]
                     o = out[t.name]
-                    loss = _member_loss(t, o, y.expand(model.n, *y.shape))
+                    loss = member_loss(t, o, y.expand(model.n, *y.shape))
                     acc = (o.argmax(-1) == y).float().mean(1) if t.kind == "classification" else None
                     for m in torch.nonzero(masks[:, k])[:, 0].tolist():
-                        rows.append(
-                            {
-                                "network": m,
-                                "epoch": epoch,
-                                "split": split,
-                                "task": t.name,
-                                "metric": "loss",
-                                "value": float(loss[m]),
-                            }
+                        values = [(t.name, "loss", loss[m])] + (
+                            [] if acc is None else [(t.name, "accuracy", acc[m])]
                         )
-                        if acc is not None:
-                            rows.append(
-                                {
-                                    "network": m,
-                                    "epoch": epoch,
-                                    "split": split,
-                                    "task": t.name,
-                                    "metric": "accuracy",
-                                    "value": float(acc[m]),
-                                }
-                            )
+                        rows += tidy_rows(split, values, network=m, epoch=epoch)
             model.train()
     return pd.DataFrame(rows)

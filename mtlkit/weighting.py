@@ -3,7 +3,7 @@
 Every entry is a small :class:`Weighting` whose :meth:`~Weighting.backward` receives the per-task
 losses (a ``(T,)`` tensor in task order) and the shared parameters, performs the backward pass, and
 returns the weights it used (for logging). Methods that need per-task gradients get them from
-:func:`task_gradients`, over *all* shared parameters (exact at this scale; the papers often use the
+:func:`mtlkit.lookahead.task_gradients`, over *all* shared parameters (exact at this scale; the papers often use the
 last shared layer or the representation to save compute). Randomness (PCGrad's task order) comes
 from an explicit :class:`torch.Generator`, never from global state.
 
@@ -31,24 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
-
-
-def task_gradients(losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
-    """The ``(T, P)`` matrix of each task loss's gradient w.r.t. the flattened ``shared`` parameters.
-
-    One batched backward pass (``is_grads_batched``); the graph is kept for the update that follows.
-    """
-    eye = torch.eye(len(losses), device=losses.device, dtype=losses.dtype)
-    grads = torch.autograd.grad(
-        losses,
-        list(shared),
-        grad_outputs=eye,
-        is_grads_batched=True,
-        retain_graph=True,
-        allow_unused=True,
-        materialize_grads=True,
-    )
-    return torch.cat([g.reshape(len(losses), -1) for g in grads], dim=1)
+from mtlkit.lookahead import lookahead_losses, task_gradients
 
 
 def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -327,8 +310,6 @@ class ITMTL(Weighting):
             return super().backward(losses, shared)
         if self.batch is None:
             raise RuntimeError("IT-MTL needs the batch: call observe(model, x, y) before backward")
-        from mtlkit.transference import lookahead_losses
-
         grads = task_gradients(losses, shared).detach()
         directions = torch.stack([self._direction(c, grads) for c in self.candidates])
         model, x, y = self.batch
@@ -372,5 +353,4 @@ __all__ = [
     "make_weighting",
     "min_norm_weights",
     "pcgrad",
-    "task_gradients",
 ]

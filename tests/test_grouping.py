@@ -109,7 +109,7 @@ def test_load_ground_truth_only_at_matching_parameters(tmp_path):
 
     import pandas as pd
 
-    from mtlkit.grouping import load_ground_truth
+    from mtlkit.studies.task_grouping import load_ground_truth
 
     missing, why = load_ground_truth(tmp_path, {"epochs": 30})
     assert missing is None and "no usable ground truth" in why

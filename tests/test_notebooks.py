@@ -6,9 +6,9 @@ from pathlib import Path
 import papermill as pm
 import pytest
 
-from mtlkit.catalog import STUDIES
 from mtlkit.cli import run_study
-from mtlkit.study import validate
+from mtlkit.params import validate
+from mtlkit.studies import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
@@ -81,4 +81,20 @@ def test_plain_papermill_reports_a_bad_parameter(tmp_path):
         )
     assert e.value.ename == "ParameterError"
     assert "colour" in e.value.evalue and "sum_parity" in e.value.evalue
+    assert not (tmp_path / "metrics.csv").exists(), "no compute happens before validation"
+
+
+@pytest.mark.notebook
+def test_plain_papermill_refuses_a_misspelled_parameter(tmp_path):
+    """papermill only warns about a name the parameters cell lacks; the study refuses it before compute."""
+    with pytest.raises(pm.PapermillExecutionError) as e:
+        pm.execute_notebook(
+            str(ROOT / "notebooks" / "00_landscape.ipynb"),
+            str(tmp_path / "o.ipynb"),
+            parameters={"mode": "smoke", "epoch": 3, "out": str(tmp_path)},
+            progress_bar=False,
+            kernel_name="python3",
+        )
+    assert e.value.ename == "ParameterError"
+    assert "'epoch'" in e.value.evalue and "'epochs'" in e.value.evalue
     assert not (tmp_path / "metrics.csv").exists(), "no compute happens before validation"

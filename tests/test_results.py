@@ -47,3 +47,30 @@ def test_notebook_hash_ignores_outputs_and_metadata(tmp_path):
 def test_mtlkit_hash_is_stable():
     assert results.mtlkit_hash() == results.mtlkit_hash()
     assert len(results.mtlkit_hash()) == 64
+
+
+def test_committed_files_name_no_absolute_path_of_this_checkout():
+    """Committed outputs and sources name files relative to the repository, and cite the project's own
+    account of the papers (``docs/papers.md``), never a file outside the repository."""
+    import subprocess
+
+    root = results.REPO_DIR
+    files = subprocess.run(
+        ["git", "ls-files", "mtlkit", "notebooks", "results", "docs", "README.md", "benchmarks"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert files, "git lists no files"
+    for name in files:
+        path = root / name
+        if path.suffix not in (".py", ".ipynb", ".json", ".csv", ".md") or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert str(root) not in text, f"{name} names the checkout's absolute path {root}"
+        assert "shared/papers.md" not in text, f"{name} cites a file outside the repository"
+        if path.suffix == ".ipynb":
+            meta = json.loads(text).get("metadata", {}).get("papermill", {})
+            for key in ("input_path", "output_path"):
+                assert not str(meta.get(key) or "").startswith("/"), f"{name}: papermill {key} is absolute"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtlkit.catalog import STUDIES
+from mtlkit.params import validate
 from mtlkit.results import mtlkit_hash, notebook_hash
-from mtlkit.study import validate
+from mtlkit.studies import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
 STUDY_NAMES = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))

@@ -8,8 +8,11 @@ import time
 
 import pytest
 
-from mtlkit.catalog import STUDIES, get_study
-from mtlkit.study import ParameterError, output_dir, start, validate
+from mtlkit.params import ParameterError, validate
+from mtlkit.session import output_dir
+from mtlkit.studies import STUDIES, get_study
+from mtlkit.studies.task_grouping import TRUTH_PARAMS
+from mtlkit.study import start
 
 SPEC = STUDIES["00_landscape"]
 
@@ -87,8 +90,8 @@ def test_notebook_parameters_cell_matches_the_schema(name):
                 f"{p.name}: notebook says {values[p.name]!r}, schema {p.default!r}"
             )
         else:
-            assert p.by_mode or p.nullable or p.kind == "list", (
-                f"{p.name} is None in the notebook but has no mode value"
+            assert p.by_mode or p.nullable or p.follows or p.kind == "list", (
+                f"{p.name} is None in the notebook but has no mode value or parameter to follow"
             )
 
 
@@ -130,9 +133,38 @@ def test_cross_parameter_checks_and_number_lists():
 
 
 def test_transference_study_shares_the_ground_truth_parameters():
-    from mtlkit.catalog import STUDIES
-    from mtlkit.grouping import TRUTH_PARAMS
-
     s03, s04 = STUDIES["03_task_grouping"], STUDIES["04_transference"]
     for name in (*TRUTH_PARAMS, "esa_fraction"):
         assert s04.param(name) == s03.param(name), name
+
+
+def test_start_refuses_a_name_the_parameters_cells_set_but_the_study_does_not_declare(tmp_path):
+    namespace = {"In": ["# Parameters\nepoch = 3\n"], "epoch": 3, "mode": "smoke", "out": str(tmp_path)}
+    with pytest.raises(ParameterError, match=r"no parameter 'epoch' \(did you mean 'epochs'\?\)"):
+        start("00", namespace)
+    assert not any(tmp_path.iterdir()), "refused before anything is written"
+    # a variable left over from earlier cells (not set by a parameters cell) is not a parameter
+    leftover = {"In": ["# Parameters (papermill injects overrides after this cell)\nseed = 0\n"], "n": 5}
+    assert start("00", {**leftover, "mode": "smoke", "seed": 2, "out": str(tmp_path)}).p.seed == 2
+
+
+def test_a_derived_default_follows_its_parameter():
+    from mtlkit.session import Params
+    from mtlkit.studies import transference as study04
+
+    spec = STUDIES["04_transference"]
+    p = Params(validate(spec, {"mode": "smoke", "lr": 0.01}))
+    assert p.lookahead_lr == 0.01
+    assert study04.run_config(p, "equal", 0).track.lr == 0.01, (
+        "the tracked run's lookahead step moves with lr"
+    )
+    assert study04.run_config(p, "itmtl", 0).fit.weighting["lr"] == 0.01, "so does IT-MTL's"
+    assert {eta for eta, _ in study04.step_size_configs(p, [0], (10, 100))} == {0.1, 1.0}
+    explicit = Params(validate(spec, {"mode": "smoke", "lr": 0.01, "lookahead_lr": 0.1}))
+    assert study04.run_config(explicit, "equal", 0).track.lr == 0.1
+
+
+@pytest.mark.parametrize("value", ["nan", float("nan"), "inf"])
+def test_non_finite_numbers_are_refused(value):
+    with pytest.raises(ParameterError, match="'criterion'"):
+        validate(STUDIES["01_tradeoff"], {"mode": "smoke", "criterion": value})

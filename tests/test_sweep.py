@@ -4,8 +4,8 @@ import json
 
 import pandas as pd
 
+from mtlkit.runs import RunConfig, train_and_evaluate
 from mtlkit.sweep import load_cached, run_key, run_sweep
-from mtlkit.train import train_and_evaluate
 
 
 def counted(config: dict) -> pd.DataFrame:
@@ -44,12 +44,14 @@ def test_run_key_depends_on_config_and_source():
 
 def test_workers_give_the_same_numbers_as_in_process(tmp_path):
     cfgs = [
-        {
-            "seed": s,
-            "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 100},
-            "model": {"architecture": "hard", "width": 16, "depth": 1},
-            "fit": {"epochs": 2},
-        }
+        RunConfig.from_dict(
+            {
+                "seed": s,
+                "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 100},
+                "model": {"architecture": "hard", "width": 16, "depth": 1},
+                "fit": {"epochs": 2},
+            }
+        )
         for s in (0, 1)
     ]
     local = run_sweep(train_and_evaluate, cfgs, n_jobs=1, progress=False)
@@ -77,12 +79,14 @@ def test_unknown_or_missing_backend_is_refused_before_any_run(tmp_path):
 
 
 TINY = [
-    {
-        "seed": s,
-        "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 60},
-        "model": {"architecture": "hard", "width": 8, "depth": 1},
-        "fit": {"epochs": 1},
-    }
+    RunConfig.from_dict(
+        {
+            "seed": s,
+            "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 60},
+            "model": {"architecture": "hard", "width": 8, "depth": 1},
+            "fit": {"epochs": 1},
+        }
+    )
     for s in (0, 1, 2)
 ]
 

@@ -1,5 +1,6 @@
 """Study 02's pieces: MMoE, self-auxiliary towers, the parameter control, fronts and hypervolume."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -8,11 +9,13 @@ import pytest
 import torch
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.fronts import VARIANTS, hypervolumes, variant_config, weight_grid
+from mtlkit.fronts import VARIANTS, hypervolumes, weight_grid
 from mtlkit.metrics import hypervolume_2d, marginal_loss, pareto_front
 from mtlkit.models import build_model
 from mtlkit.models.towers import AUX, SelfAuxiliaryTowers, count_parameters, matching_tower, with_aux_tasks
-from mtlkit.train import fit, train_and_evaluate
+from mtlkit.runs import AuxConfig, FitConfig, RunConfig, train_and_evaluate
+from mtlkit.studies.small_towers import variant_config
+from mtlkit.train import fit
 from mtlkit.weighting import make_weighting
 
 TASKS = [TaskSpec("a", "classification", 3), TaskSpec("b", "regression", 1)]
@@ -73,31 +76,31 @@ def test_matching_tower_adds_at_least_the_extra_parameters_and_no_more_than_need
 
 
 def test_variant_configs():
-    base = {
-        "seed": 0,
-        "data": {"name": "correlated", "correlation": 0.5, "n_train": 50, "seed": 0},
-        "model": {"architecture": "hard", "width": 8, "depth": 1, "tower": [4, 4]},
-        "fit": {"epochs": 1},
-    }
+    base = RunConfig(
+        seed=0,
+        data={"name": "correlated", "correlation": 0.5, "n_train": 50, "seed": 0},
+        model={"architecture": "hard", "width": 8, "depth": 1, "tower": [4, 4]},
+        fit=FitConfig(epochs=1),
+    )
     small = variant_config(base, "small", fraction=0.0, gamma=2.0)
-    assert small["aux"] == {"hidden": [], "weight": 2.0}
-    assert variant_config(base, "small", fraction=0.5, gamma=1.0)["aux"]["hidden"] == [2]
-    assert variant_config(base, "large", fraction=0.0, gamma=1.0)["aux"]["hidden"] == [4, 4]
+    assert small.aux == AuxConfig((), 2.0)
+    assert variant_config(base, "small", fraction=0.5, gamma=1.0).aux.hidden == (2,)
+    assert variant_config(base, "large", fraction=0.0, gamma=1.0).aux.hidden == (4, 4)
     wide = variant_config(base, "wide", fraction=0.0, gamma=1.0)
-    assert "aux" not in wide and wide["model"]["tower"][0] > 4
-    assert base["model"]["tower"] == [4, 4], "the base config is not modified"
+    assert wide.aux is None and wide.model["tower"][0] > 4
+    assert base.model["tower"] == [4, 4], "the base config is not modified"
     assert VARIANTS == ("none", "small", "large", "wide")
     with pytest.raises(ValueError, match="known"):
         variant_config(base, "huge", fraction=0.0, gamma=1.0)
 
 
 def test_train_and_evaluate_serves_the_base_model_size():
-    base = {
-        "seed": 0,
-        "data": {"name": "correlated", "correlation": 0.5, "n_train": 64, "seed": 0},
-        "model": {"architecture": "hard", "width": 8, "depth": 1, "tower": [4, 4]},
-        "fit": {"epochs": 2, "weighting": {"name": "fixed", "weights": {"y1": 0.3, "y2": 0.7}}},
-    }
+    base = RunConfig(
+        seed=0,
+        data={"name": "correlated", "correlation": 0.5, "n_train": 64, "seed": 0},
+        model={"architecture": "hard", "width": 8, "depth": 1, "tower": [4, 4]},
+        fit=FitConfig(epochs=2, weighting={"name": "fixed", "weights": {"y1": 0.3, "y2": 0.7}}),
+    )
     plain = train_and_evaluate(base)
     towers = train_and_evaluate(variant_config(base, "large", fraction=0.0, gamma=1.0))
     count = lambda df, split: df[(df.metric == "parameters") & (df.split == split)].value.item()  # noqa: E731
@@ -105,7 +108,7 @@ def test_train_and_evaluate_serves_the_base_model_size():
     assert set(towers[(towers.epoch == 0) & (towers.metric == "loss")].task) == {"y1", "y2"}
     with pytest.raises(ValueError, match="need 'equal' or 'fixed'"):
         train_and_evaluate(
-            {**base, "aux": {"hidden": [], "weight": 1.0}, "fit": {"epochs": 1, "weighting": "pcgrad"}}
+            dataclasses.replace(base, aux=AuxConfig((), 1.0), fit=FitConfig(1, weighting="pcgrad"))
         )
 
 

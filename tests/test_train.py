@@ -2,8 +2,10 @@ import pandas as pd
 import pytest
 import torch
 
+from mtlkit.losses import TrainingDiverged
 from mtlkit.models import build_model
-from mtlkit.train import TrainingDiverged, evaluate, fit, train_and_evaluate
+from mtlkit.runs import RunConfig, train_and_evaluate
+from mtlkit.train import evaluate, fit
 
 
 def _fit(data, **kw):
@@ -45,12 +47,14 @@ def test_restore_best_keeps_the_best_validation_epoch(tiny_data):
 
 
 def test_train_and_evaluate_is_a_pure_function_of_its_config():
-    cfg = {
-        "seed": 1,
-        "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 120},
-        "model": {"architecture": "hard", "width": 16, "depth": 1},
-        "fit": {"epochs": 2, "weighting": "pcgrad"},
-    }
+    cfg = RunConfig.from_dict(
+        {
+            "seed": 1,
+            "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 120},
+            "model": {"architecture": "hard", "width": 16, "depth": 1},
+            "fit": {"epochs": 2, "weighting": "pcgrad"},
+        }
+    )
     a, b = train_and_evaluate(cfg), train_and_evaluate(cfg)
     pd.testing.assert_frame_equal(a, b)
     final = a[a.epoch == 0]

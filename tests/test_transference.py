@@ -10,17 +10,11 @@ from torch import nn
 
 from mtlkit.data.base import MultiTaskData, TaskSpec
 from mtlkit.grouping import branch_and_bound
+from mtlkit.lookahead import AffinityTracker, lookahead_losses, task_gradients, transference
+from mtlkit.losses import task_loss
 from mtlkit.models import build_model
-from mtlkit.train import fit, task_loss
-from mtlkit.transference import (
-    AffinityTracker,
-    affinity,
-    affinity_candidates,
-    gain_correlation,
-    lookahead_losses,
-    step_size_sensitivity,
-    transference,
-)
+from mtlkit.train import fit
+from mtlkit.transference import affinity, affinity_candidates, gain_correlation, step_size_sensitivity
 from mtlkit.weighting import ITMTL
 
 REG = [TaskSpec("a", "regression", 1), TaskSpec("b", "regression", 1)]
@@ -151,8 +145,6 @@ def test_itmtl_takes_the_candidate_with_the_lowest_lookahead_loss(tiny_data):
     assert sum(share.values()) == pytest.approx(1.0) and max(share.values()) == 1.0
     picked = max(share, key=share.get).removeprefix("chose_")
     # the chosen update is no worse, after the lookahead step, than either alternative
-    from mtlkit.weighting import task_gradients
-
     grads = task_gradients(
         torch.stack([task_loss(t, model(x)[t.name], y[t.name]) for t in tiny_data.tasks]),
         model.shared_parameters(),

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mtlkit.data.base import TaskSpec
+from mtlkit.lookahead import task_gradients
 from mtlkit.weighting import (
     DWA,
     WEIGHTINGS,
@@ -12,7 +13,6 @@ from mtlkit.weighting import (
     make_weighting,
     min_norm_weights,
     pcgrad,
-    task_gradients,
 )
 
 T2 = [TaskSpec("a", "classification", 2), TaskSpec("b", "regression", 1)]

@@ -1,17 +1,18 @@
 """Task environments; every builder returns a :class:`~mtlkit.data.base.MultiTaskData`."""
 
 from mtlkit.data.base import MultiTaskData, TaskSpec
+from mtlkit.data.correlated import make_correlated
+from mtlkit.data.mnist import make_mnist_pairs
+from mtlkit.data.multidigits import make_multidigits
 
-__all__ = ["MultiTaskData", "TaskSpec", "make_data"]
+__all__ = ["DATASETS", "MultiTaskData", "TaskSpec", "make_data"]
+
+DATASETS = {"multidigits": make_multidigits, "mnist": make_mnist_pairs, "correlated": make_correlated}
+"""Every task environment by name, and its builder."""
 
 
 def make_data(name: str, **kwargs) -> MultiTaskData:
     """A task environment by name: ``multidigits``, ``mnist`` or ``correlated`` (kwargs go to its builder)."""
-    from mtlkit.data.correlated import make_correlated
-    from mtlkit.data.mnist import make_mnist_pairs
-    from mtlkit.data.multidigits import make_multidigits
-
-    builders = {"multidigits": make_multidigits, "mnist": make_mnist_pairs, "correlated": make_correlated}
-    if name not in builders:
-        raise ValueError(f"unknown data set {name!r}; known: {list(builders)}")
-    return builders[name](**kwargs)
+    if name not in DATASETS:
+        raise ValueError(f"unknown data set {name!r}; known: {list(DATASETS)}")
+    return DATASETS[name](**kwargs)

@@ -2,7 +2,7 @@
 
 Construction (Ma et al., KDD 2018, "Modeling Task Relationships in Multi-task Learning with
 Multi-gate Mixture-of-Experts", section 3.2), with the sinusoids kept mild so that small training sets
-are learnable (see ``shared/papers.md``):
+are learnable (see ``docs/papers.md``):
 
 1. draw orthonormal ``u1, u2`` in ``R^d``;
 2. ``w1 = c u1``, ``w2 = c (p u1 + sqrt(1 - p^2) u2)`` - ``p`` is the *requested* correlation, the

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.models.blocks import LinearBank, MLPBank
+from mtlkit.models.blocks import LinearBank, MLPBank, MLPTrunk
 from mtlkit.models.sharing import HardSharing
 
 
@@ -36,8 +36,6 @@ class StackedNetworks(nn.Module):
 
     def member(self, i: int, tasks: Sequence[str] | None = None) -> HardSharing:
         """Member ``i`` as an ordinary :class:`HardSharing` model with the same weights (heads for ``tasks``)."""
-        from mtlkit.models.blocks import MLPTrunk
-
         specs = [t for t in self.tasks if tasks is None or t.name in tasks]
         trunk = MLPTrunk((self.in_dim,), self.width, self.depth)
         model = HardSharing(trunk, specs)

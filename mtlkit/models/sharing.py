@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
 from mtlkit.models.blocks import make_trunk, mlp
+from mtlkit.models.mmoe import MMoE
 
 
 class HardSharing(nn.Module):
@@ -82,8 +83,6 @@ def build_model(
             {t.name: HardSharing(make_trunk(trunk, in_shape, width, depth), [t], tower) for t in tasks}
         )
     if architecture == "mmoe":
-        from mtlkit.models.mmoe import MMoE
-
         return MMoE(in_shape, tasks, width=width, depth=depth, n_experts=n_experts, tower=tower)
     raise ValueError(f"unknown architecture {architecture!r}; known: {list(ARCHITECTURES)}")
 

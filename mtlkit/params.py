@@ -1,0 +1,217 @@
+"""Declared study parameters and their validation: :class:`Param`, :class:`StudySpec`, :func:`validate`.
+
+A study declares each parameter once (type, range, choices, per-mode sizes, or the parameter whose
+value it follows). :func:`validate` resolves every value *before any compute* and raises
+:class:`ParameterError` naming the parameter, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtlkit.results import REPO_DIR
+from mtlkit.sweep import check_backend
+
+MODES = ("smoke", "default", "full")
+
+
+class ParameterError(ValueError):
+    """A study parameter with a wrong name, type or value; the message says what is allowed."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A declared study parameter.
+
+    ``kind`` is one of ``int``, ``float``, ``str``, ``bool``, ``list`` (a list of strings, also given
+    as ``"a,b,c"``), ``floats`` (a list of numbers, also ``"0,0.5,1"``; ``low``/``high`` bound each). ``by_mode`` gives the value per mode when the notebook passes ``None``; ``choices``
+    constrain a ``str`` or every item of a ``list``; ``low``/``high`` bound numbers (inclusive).
+    """
+
+    name: str
+    kind: str
+    default: Any = None
+    help: str = ""
+    choices: tuple | None = None
+    low: float | None = None
+    high: float | None = None
+    by_mode: Mapping[str, Any] | None = None
+    nullable: bool = False
+    follows: str | None = None  # a derived default: ``None`` means "the value of this other parameter"
+    allowed_override: str | None = None  # how an item of a list parameter reports what is allowed
+
+    def allowed(self) -> str:
+        """Human-readable description of the allowed values."""
+        if self.choices is not None:
+            what = f"one of {list(self.choices)}"
+            if self.kind == "list":
+                what = f"a non-empty list (or comma-separated string) of {list(self.choices)}"
+        elif self.kind in ("int", "float", "floats"):
+            noun = {"int": "an integer", "float": "a number", "floats": "a non-empty list of numbers, each"}[
+                self.kind
+            ]
+            lo = "-inf" if self.low is None else f"{self.low:g}"
+            hi = "inf" if self.high is None else f"{self.high:g}"
+            what = f"{noun} in [{lo}, {hi}]"
+        elif self.kind == "bool":
+            what = "True or False"
+        elif self.kind == "list":
+            what = "a non-empty list of strings"
+        else:
+            what = "a string"
+        return what + (" or None" if self.nullable or self.by_mode or self.follows else "")
+
+    def default_for(self, mode: str, resolved: Mapping[str, Any] | None = None) -> Any:
+        """The value used when the notebook leaves this parameter at ``None``: the mode's size, the value
+        of the parameter it ``follows`` (from ``resolved``), or the default."""
+        if self.by_mode:
+            return self.by_mode[mode]
+        if self.follows is not None and resolved is not None:
+            return resolved[self.follows]
+        return self.default
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A study: its name (= notebook file stem), title, paper, and declared parameters."""
+
+    name: str
+    title: str
+    paper: str
+    params: tuple[Param, ...]
+    figure: str = ""
+    checks: tuple[tuple[Callable[[dict], bool], str], ...] = ()  # cross-parameter rules: (holds?, message)
+
+    def param(self, name: str) -> Param:
+        """The declared parameter ``name``."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        known = [p.name for p in self.params]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ParameterError(
+            f"study {self.name!r} has no parameter {name!r}{hint}; known parameters: {known}"
+        )
+
+    @property
+    def notebook(self) -> Path:
+        """Path of the study's notebook in the repository."""
+        return REPO_DIR / "notebooks" / f"{self.name}.ipynb"
+
+
+def _coerce(p: Param, value: Any) -> Any:
+    """Convert ``value`` to the parameter's type, or raise :class:`ParameterError`."""
+    bad = ParameterError(
+        f"parameter {p.name!r} = {value!r} ({type(value).__name__}) is not allowed: "
+        f"expected {p.allowed_override or p.allowed()}"
+    )
+    if p.kind == "int":
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise bad from None
+        raise bad
+    if p.kind == "float":
+        if isinstance(value, bool):
+            raise bad
+        if isinstance(value, (int, float, np.integer, np.floating)):
+            number = float(value)
+        elif isinstance(value, str):
+            try:
+                number = float(value.strip())
+            except ValueError:
+                raise bad from None
+        else:
+            raise bad
+        if not math.isfinite(number):  # NaN passes every range check; infinities are not sizes
+            raise bad
+        return number
+    if p.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.strip().lower() in ("true", "1", "yes")
+        raise bad
+    if p.kind == "str":
+        if isinstance(value, (str, os.PathLike)):
+            return str(value)
+        raise bad
+    if p.kind == "floats":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not items:
+            raise bad
+        return [_coerce(Param(p.name, "float", allowed_override=p.allowed()), v) for v in items]
+    if p.kind == "list":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if isinstance(value, (list, tuple)) and value and all(isinstance(v, str) for v in value):
+            return list(value)
+        raise bad
+    raise TypeError(f"unknown parameter kind {p.kind!r}")
+
+
+def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``given`` against ``spec`` and return every parameter's resolved value.
+
+    The mode is ``given["mode"]``, else ``$MTLKIT_MODE``, else ``"default"``; a ``None`` size takes the
+    mode's value. Raises :class:`ParameterError` for an unknown name, a wrong type, a value out of range,
+    an unknown choice, or a duplicated list item.
+    """
+    for name in given:
+        spec.param(name)  # raises for unknown names
+    mode = given.get("mode") or os.environ.get("MTLKIT_MODE") or "default"
+    mode = _coerce(spec.param("mode"), mode)
+    if mode not in MODES:
+        raise ParameterError(f"parameter 'mode' = {mode!r} is not allowed: expected one of {list(MODES)}")
+    resolved: dict[str, Any] = {}
+    for p in spec.params:
+        value = given.get(p.name)
+        if p.name == "mode":
+            value = mode
+        if value is None:
+            value = p.default_for(mode, resolved)
+            if value is None:
+                if not p.nullable:
+                    raise ParameterError(f"parameter {p.name!r} is required: expected {p.allowed()}")
+                resolved[p.name] = None
+                continue
+        value = _coerce(p, value)
+        if p.kind in ("int", "float", "floats"):
+            items = value if p.kind == "floats" else [value]
+            if any((p.low is not None and v < p.low) or (p.high is not None and v > p.high) for v in items):
+                raise ParameterError(
+                    f"parameter {p.name!r} = {value!r} is out of range: expected {p.allowed()}"
+                )
+        if p.choices is not None:
+            items = value if p.kind == "list" else [value]
+            unknown = [v for v in items if v not in p.choices]
+            if unknown:
+                raise ParameterError(
+                    f"parameter {p.name!r}: unknown value(s) {unknown}; known: {list(p.choices)}"
+                )
+            if p.kind == "list" and len(set(items)) != len(items):
+                raise ParameterError(f"parameter {p.name!r} = {value!r} repeats an item")
+        resolved[p.name] = value
+    for holds, message in spec.checks:
+        if not holds(resolved):
+            raise ParameterError(message.format(**resolved))
+    if "backend" in resolved:
+        try:
+            check_backend(resolved["backend"])
+        except ValueError as e:
+            raise ParameterError(f"parameter 'backend' = {resolved['backend']!r}: {e}") from None
+    return resolved

@@ -1,0 +1,203 @@
+"""A run of one network: a typed, validated :class:`RunConfig`, and :func:`train_and_evaluate`, the pure
+function of it that every study's sweep calls. ``RunConfig.to_dict()`` is what the sweep's cache key
+hashes, so two equal configs are one run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mtlkit.data import DATASETS, make_data
+from mtlkit.lookahead import AffinityTracker
+from mtlkit.models import build_model
+from mtlkit.models.sharing import ARCHITECTURES
+from mtlkit.models.towers import SelfAuxiliaryTowers, aux_weights, count_parameters, with_aux_tasks
+from mtlkit.seeding import seed_everything
+from mtlkit.train import OPTIMIZERS, evaluate, fit
+from mtlkit.weighting import WEIGHTINGS
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How :func:`~mtlkit.train.fit` trains: epochs, step size, batch size, weighting and optimizer.
+    ``weighting`` is a name of :data:`~mtlkit.weighting.WEIGHTINGS` or ``{"name": ..., **kwargs}``."""
+
+    epochs: int
+    lr: float = 1e-3
+    batch_size: int = 128
+    weighting: str | Mapping[str, Any] = "equal"
+    optimizer: str = "adam"
+
+    def __post_init__(self) -> None:
+        _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr}")
+        _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _require(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; known: {OPTIMIZERS}")
+        name = self.weighting if isinstance(self.weighting, str) else self.weighting.get("name")
+        _require(name in WEIGHTINGS, f"unknown weighting {name!r}; known: {list(WEIGHTINGS)}")
+
+
+@dataclass(frozen=True)
+class AuxConfig:
+    """Self-auxiliary towers (Wang et al. 2020): hidden widths of each task's auxiliary tower and the loss
+    weight ``gamma`` (``weight``) of the auxiliary losses; the towers are dropped before evaluation."""
+
+    hidden: tuple[int, ...]
+    weight: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        _require(all(h >= 1 for h in self.hidden), f"tower widths must be >= 1, got {list(self.hidden)}")
+        _require(
+            math.isfinite(self.weight) and self.weight >= 0, f"aux weight must be >= 0, got {self.weight}"
+        )
+
+
+@dataclass(frozen=True)
+class TrackConfig:
+    """Lookahead transference every ``every`` training steps with a plain SGD step of size ``lr``."""
+
+    every: int
+    lr: float
+
+    def __post_init__(self) -> None:
+        _require(self.every >= 1, f"every must be >= 1, got {self.every}")
+        _require(math.isfinite(self.lr) and self.lr > 0, f"lookahead lr must be > 0, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One network's run: data (``name`` + :data:`~mtlkit.data.DATASETS` builder kwargs), model
+    (:func:`~mtlkit.models.build_model` kwargs), training, seed, device, and optionally self-auxiliary
+    towers (``aux``) and transference tracking (``track``)."""
+
+    seed: int
+    data: Mapping[str, Any]
+    model: Mapping[str, Any]
+    fit: FitConfig
+    device: str = "cpu"
+    aux: AuxConfig | None = None
+    track: TrackConfig | None = None
+
+    def __post_init__(self) -> None:
+        _require(
+            self.data.get("name") in DATASETS,
+            f"unknown data set in {dict(self.data)}; known: {list(DATASETS)}",
+        )
+        arch = self.model.get("architecture", "hard")
+        _require(arch in ARCHITECTURES, f"unknown architecture {arch!r}; known: {list(ARCHITECTURES)}")
+        _require(self.aux is None or arch != "separate", "self-auxiliary towers need a shared model")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able nested dicts (the sweep's cache key)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> RunConfig:
+        """The inverse of :meth:`to_dict` (``aux`` and ``track`` may be missing or ``None``)."""
+        aux, track = d.get("aux"), d.get("track")
+        return cls(
+            seed=int(d["seed"]),
+            data=dict(d["data"]),
+            model=dict(d["model"]),
+            fit=FitConfig(**d["fit"]),
+            device=d.get("device", "cpu"),
+            aux=None if aux is None else AuxConfig(**aux),
+            track=None if track is None else TrackConfig(**track),
+        )
+
+
+def train_and_evaluate(config: RunConfig) -> pd.DataFrame:
+    """A run as a pure function of ``config``: build data and model, :func:`~mtlkit.train.fit`, evaluate.
+
+    With ``aux``, the model trains with self-auxiliary towers (loss weight ``gamma * w_t``) and is
+    served without them; with ``track``, an :class:`~mtlkit.lookahead.AffinityTracker` measures
+    transference along the way. Returns tidy rows: the history (``epoch`` >= 1), the restored, *served*
+    model's final ``val``/``test`` metrics and parameter counts (``epoch`` = 0), and with ``track`` the
+    transference rows (``metric == "transference"``, ``task`` = target, with ``source``, ``step`` and
+    gradient-cosine ``cos`` columns).
+    """
+    seed = int(config.seed)
+    seed_everything(seed)
+    data = make_data(**config.data).to(config.device)
+    model = build_model(in_shape=data.input_shape, tasks=data.tasks, **config.model)
+    fit_kw = asdict(config.fit)
+    train_data, served = data, model
+    if config.aux is not None:
+        model = SelfAuxiliaryTowers(served, data.tasks, list(config.aux.hidden))
+        train_data = with_aux_tasks(data)
+        spec = fit_kw["weighting"]
+        spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+        if spec["name"] not in ("equal", "fixed"):
+            raise ValueError(f"auxiliary towers need 'equal' or 'fixed' weights, got {spec['name']!r}")
+        weights = spec.get("weights") or {t: 1.0 for t in data.task_names}
+        fit_kw["weighting"] = {"name": "fixed", "weights": aux_weights(weights, config.aux.weight)}
+    tracker = None
+    if config.track is not None:
+        tracker = AffinityTracker(data.tasks, every=config.track.every, lr=config.track.lr)
+    hist = fit(model, train_data, seed=seed, monitor=tracker, **fit_kw)
+    final = pd.concat([evaluate(served, data, s) for s in ("val", "test")], ignore_index=True)
+    extra = [
+        ("val", "all", "best_epoch", float(hist.attrs["best_epoch"])),
+        ("train", "all", "parameters", float(count_parameters(model))),
+        ("test", "all", "parameters", float(count_parameters(served))),
+    ]
+    final = pd.concat(
+        [final, pd.DataFrame(extra, columns=["split", "task", "metric", "value"])], ignore_index=True
+    )
+    final["epoch"] = 0
+    frames = [hist, final]
+    if tracker is not None:
+        z = tracker.table()
+        frames.append(
+            pd.DataFrame(
+                {
+                    "epoch": z.epoch,
+                    "split": "train",
+                    "task": z.target,
+                    "metric": "transference",
+                    "value": z.Z,
+                    "source": z.source,
+                    "step": z.step,
+                    "cos": z.cos,
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def tracking_overhead(config: RunConfig, every: int, lr: float, repeats: int = 3) -> tuple[float, float]:
+    """Wall seconds of one :func:`~mtlkit.train.fit` of ``config`` without and with an
+    :class:`~mtlkit.lookahead.AffinityTracker` every ``every`` steps: the fastest of ``repeats``
+    alternating timings of each, on one torch thread (as a sweep's worker runs), after a one-epoch
+    warm-up of each (first calls pay one-off costs)."""
+
+    def timed(epochs: int, track: bool) -> float:
+        seed_everything(int(config.seed))
+        model = build_model(in_shape=data.input_shape, tasks=data.tasks, **config.model)
+        tracker = AffinityTracker(data.tasks, every=every, lr=lr) if track else None
+        t0 = time.perf_counter()
+        fit(model, data, seed=int(config.seed), monitor=tracker, **{**asdict(config.fit), "epochs": epochs})
+        return time.perf_counter() - t0
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        data = make_data(**config.data)
+        timed(1, False), timed(1, True)
+        runs = [(timed(config.fit.epochs, False), timed(config.fit.epochs, True)) for _ in range(repeats)]
+    finally:
+        torch.set_num_threads(threads)
+    return min(r[0] for r in runs), min(r[1] for r in runs)

@@ -1,0 +1,204 @@
+"""A running study: resolved parameters, seeds, device, output folder; what it writes and its manifest.
+
+:class:`Study` is what a notebook's ``study = start(...)`` returns (:func:`mtlkit.study.start`). It runs
+sweeps (:meth:`Study.run`), saves figures, collects tidy metrics and claims, and :meth:`Study.finish`
+writes ``metrics.csv``, ``claims.json`` and ``manifest.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from mtlkit import results as _results
+from mtlkit.params import ParameterError, StudySpec
+from mtlkit.stats import Claim, claims_table
+from mtlkit.sweep import run_sweep
+
+HEADLESS_ENV = "MTLKIT_HEADLESS"
+
+
+def headless() -> bool:
+    """True when a study runs unattended (``mtlkit run`` sets ``$MTLKIT_HEADLESS``): no progress bars,
+    which would only clutter the executed notebook."""
+    return os.environ.get(HEADLESS_ENV, "") not in ("", "0")
+
+
+def pick_device(choice: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(
+            "parameter 'device' = 'cuda' but no CUDA device is available; use 'auto' or 'cpu'"
+        )
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(choice)
+
+
+class Params(dict):
+    """The resolved parameters; read them as ``study.p.epochs`` or ``study.p["epochs"]``."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+@dataclass
+class Study:
+    """A running study: resolved parameters, seeds, device and output folder; collects what it writes."""
+
+    spec: StudySpec
+    p: Params
+    device: torch.device
+    out_dir: Path
+    started: float = field(default_factory=time.time)
+    metrics: list[pd.DataFrame] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def mode(self) -> str:
+        return self.p.mode
+
+    @property
+    def seeds(self) -> list[int]:
+        """The seeds of this run: ``seed, seed + 1, ..., seed + seeds - 1``."""
+        return [self.p.seed + i for i in range(self.p.seeds)] if "seeds" in self.p else [self.p.seed]
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """Where finished sweep runs are cached (``None`` when ``cache=False``)."""
+        return self.out_dir / ".cache" if self.p.cache else None
+
+    def run(
+        self,
+        fn: Callable[[Any], pd.DataFrame],
+        configs: Mapping[tuple, Any],
+        keys: Sequence[str] = ("method", "seed"),
+        desc: str = "runs",
+    ) -> pd.DataFrame:
+        """Run ``fn`` on every config (a :class:`~mtlkit.runs.RunConfig` or a JSON-able dict) through
+        :func:`mtlkit.sweep.run_sweep` (the study's cache and ``n_jobs``) and return one tidy frame, each
+        run's rows tagged with its key columns."""
+        n_jobs = 1 if self.device.type == "cuda" else self.p.n_jobs
+        frames = run_sweep(
+            fn,
+            list(configs.values()),
+            cache_dir=self.cache_dir,
+            n_jobs=n_jobs,
+            backend=self.p.backend,
+            scheduler=self.p.scheduler or None,
+            desc=desc,
+            progress=not headless(),
+        )
+        return pd.concat([f.assign(**dict(zip(keys, k))) for k, f in zip(configs, frames)], ignore_index=True)
+
+    def savefig(self, fig: Any, name: str) -> None:
+        """Write ``fig`` to ``figures/<name>.png`` (atomically) and remember it for the manifest."""
+        path = _results.save_figure(self.out_dir / "figures" / f"{name}.png", fig)
+        self.figures.append(path.name)
+
+    def add_metrics(self, df: pd.DataFrame) -> None:
+        """Add tidy rows to ``metrics.csv`` (columns are unioned across calls)."""
+        self.metrics.append(df)
+
+    def add_claims(self, *claims: Claim) -> pd.DataFrame:
+        """Record computed claims; returns the claims table to display."""
+        self.claims.extend(claims)
+        return claims_table(self.claims)
+
+    def finish(self) -> pd.DataFrame:
+        """Write ``metrics.csv``, ``claims.json`` and ``manifest.json``; return the claims table."""
+        metrics = pd.concat(self.metrics, ignore_index=True) if self.metrics else pd.DataFrame()
+        _results.write_csv(self.out_dir / "metrics.csv", metrics)
+        _results.write_json(
+            self.out_dir / "claims.json", {"study": self.name, "claims": [c.to_dict() for c in self.claims]}
+        )
+        _results.write_json(self.out_dir / "manifest.json", self.manifest())
+        return claims_table(self.claims)
+
+    def manifest(self) -> dict:
+        """What produced these results: parameters, seeds, versions, device, time, commit, source hashes."""
+        versions = {"python": platform.python_version()}
+        for pkg in (
+            "torch",
+            "numpy",
+            "pandas",
+            "scikit-learn",
+            "scipy",
+            "matplotlib",
+            "seaborn",
+            "papermill",
+        ):
+            try:
+                versions[pkg] = md.version(pkg)
+            except md.PackageNotFoundError:
+                versions[pkg] = None
+        nb = self.spec.notebook
+        return {
+            "study": self.name,
+            "title": self.spec.title,
+            "paper": self.spec.paper,
+            "mode": self.mode,
+            "params": {**self.p, "out": relative(self.out_dir)},
+            "seeds": self.seeds,
+            "device": str(self.device),
+            "threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+            "versions": versions,
+            "wall_seconds": round(time.time() - self.started, 2),
+            "git": _git_state(),
+            "notebook_hash": _results.notebook_hash(nb) if nb.exists() else None,
+            "mtlkit_hash": _results.mtlkit_hash(),
+            "figures": sorted(set(self.figures)),
+        }
+
+
+def relative(path: Path) -> str:
+    """``path`` relative to the repository when inside it (manifests stay machine-independent)."""
+    try:
+        return path.resolve().relative_to(_results.REPO_DIR).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _git_state() -> dict | None:
+    """The repository's commit and whether the tree was dirty, when git is available."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=_results.REPO_DIR, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+
+    try:
+        return {
+            "commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--", "mtlkit", "notebooks")),
+        }
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def output_dir(name: str, mode: str, out: str | None = None) -> Path:
+    """Where a study writes: ``out`` if given, else ``results/<study>`` (default mode) or
+    ``results/<mode>/<study>`` (other modes, kept out of git)."""
+    if out is not None:
+        return Path(out).expanduser().resolve()
+    base = _results.REPO_DIR / "results"
+    return base / name if mode == "default" else base / mode / name

@@ -1,0 +1,82 @@
+"""What every study declares: the runtime parameters (:data:`COMMON`) and the mode-scaled sizes most
+studies share (:func:`sizes`, :func:`training`)."""
+
+from __future__ import annotations
+
+from mtlkit.models.blocks import TRUNKS
+from mtlkit.params import MODES, Param
+
+# Parameters every study has; a study adds its own after these.
+COMMON: tuple[Param, ...] = (
+    Param(
+        "mode",
+        "str",
+        None,
+        "run size: smoke (tests, <30 s), default (results/), full (paper scale)",
+        choices=MODES,
+        nullable=True,
+    ),
+    Param("seed", "int", 0, "base seed; seed i of the study is seed + i", low=0, high=2**31 - 1),
+    Param("device", "str", "auto", "auto = CUDA when present, else CPU", choices=("auto", "cpu", "cuda")),
+    Param("n_jobs", "int", 0, "parallel worker processes for a sweep (0 = one per core)", low=0, high=512),
+    Param(
+        "backend",
+        "str",
+        "loky",
+        "where a sweep's runs execute: loky (local processes), dask (a cluster), ray",
+        choices=("loky", "dask", "ray"),
+    ),
+    Param("scheduler", "str", "", "Dask scheduler address (tcp://host:8786); empty = a local Dask cluster"),
+    Param(
+        "out",
+        "str",
+        None,
+        "output folder (None = results/<study>, or results/<mode>/<study> outside default mode)",
+        nullable=True,
+    ),
+    Param("cache", "bool", True, "reuse finished runs from the on-disk cache (resume a sweep)"),
+)
+
+
+def sizes(
+    seeds: tuple[int, int, int], epochs: tuple[int, int, int], n_train: tuple[int, int, int]
+) -> tuple[Param, ...]:
+    """The mode-scaled sizes most studies share: seeds, epochs, training examples (smoke, default, full)."""
+    modes = MODES
+    return (
+        Param(
+            "seeds",
+            "int",
+            help="number of seeds (independent data draws and initialisations)",
+            low=1,
+            high=1000,
+            by_mode=dict(zip(modes, seeds)),
+        ),
+        Param(
+            "epochs",
+            "int",
+            help="training epochs per network",
+            low=1,
+            high=10000,
+            by_mode=dict(zip(modes, epochs)),
+        ),
+        Param(
+            "n_train",
+            "int",
+            help="training examples (val and test get a quarter each)",
+            low=20,
+            high=10**7,
+            by_mode=dict(zip(modes, n_train)),
+        ),
+    )
+
+
+def training(width: int = 128, depth: int = 2, lr: float = 1e-3, batch_size: int = 128) -> tuple[Param, ...]:
+    """The network and optimizer parameters of the studies that train one MultiDigits network per run."""
+    return (
+        Param("trunk", "str", "mlp", "shared trunk architecture", choices=TRUNKS),
+        Param("width", "int", width, "hidden units per trunk layer", low=2, high=65536),
+        Param("depth", "int", depth, "hidden layers in an MLP trunk", low=1, high=64),
+        Param("lr", "float", lr, "Adam learning rate", low=1e-8, high=10.0),
+        Param("batch_size", "int", batch_size, "minibatch size", low=1, high=10**6),
+    )

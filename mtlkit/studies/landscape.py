@@ -1,0 +1,138 @@
+"""Study 00 - the survey's baselines (Crawshaw 2020, arXiv 2009.09796): one network per task against
+hard parameter sharing under each of the survey's weighting methods, on MultiDigits.
+
+Everything the notebook ``00_landscape`` needs beyond the library: its declared parameters
+(:data:`SPEC`), the runs it trains (:func:`run_configs`) and its figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from mtlkit.data.multidigits import DEFAULT_TASKS, TASKS
+from mtlkit.params import Param, StudySpec
+from mtlkit.plotting import plot_intervals
+from mtlkit.runs import FitConfig, RunConfig
+from mtlkit.stats import summarize
+from mtlkit.studies.common import COMMON, sizes, training
+from mtlkit.weighting import WEIGHTINGS
+
+BASELINES = tuple(w for w in WEIGHTINGS if w not in ("fixed", "itmtl"))
+"""The survey's adaptive methods (``fixed`` is a scalarisation tool for fronts, not a baseline of its own;
+IT-MTL is study 04's subject)."""
+
+SPEC = StudySpec(
+    name="00_landscape",
+    title="00 - The survey's baselines: single-task networks vs hard sharing under six weightings",
+    paper="Crawshaw 2020, Multi-Task Learning with Deep Neural Networks: A Survey, arXiv 2009.09796",
+    figure="delta_m",
+    params=COMMON
+    + sizes(seeds=(2, 5, 10), epochs=(2, 30, 100), n_train=(300, 4000, 20000))
+    + training()
+    + (
+        Param(
+            "tasks",
+            "list",
+            DEFAULT_TASKS,
+            "MultiDigits tasks to learn together",
+            choices=tuple(TASKS),
+        ),
+        Param(
+            "weightings",
+            "list",
+            list(BASELINES),
+            "weighting methods to compare with hard sharing",
+            choices=BASELINES,
+        ),
+    ),
+)
+
+
+def compared_methods(p: dict) -> list[str]:
+    """The compared methods: one network per task, equal weights, then every other chosen weighting."""
+    return ["single", "equal"] + [w for w in p["weightings"] if w != "equal"]
+
+
+def run_config(p: dict, method: str, seed: int, device: str = "cpu") -> RunConfig:
+    """One run: ``single`` trains a separate network per task; any other method hard-shares a trunk."""
+    return RunConfig(
+        seed=seed,
+        device=device,
+        data={"name": "multidigits", "tasks": p["tasks"], "n_train": p["n_train"], "seed": seed},
+        model={
+            "architecture": "separate" if method == "single" else "hard",
+            "trunk": p["trunk"],
+            "width": p["width"],
+            "depth": p["depth"],
+        },
+        fit=FitConfig(
+            epochs=p["epochs"],
+            lr=p["lr"],
+            batch_size=p["batch_size"],
+            weighting="equal" if method == "single" else method,
+        ),
+    )
+
+
+def run_configs(p: dict, seeds: Sequence[int], device: str = "cpu") -> dict[tuple, RunConfig]:
+    """Every run of the study, keyed ``(method, seed)``."""
+    return {(m, s): run_config(p, m, s, device) for s in seeds for m in compared_methods(p)}
+
+
+def landscape_figure(
+    final: pd.DataFrame, dm: pd.DataFrame, methods: Sequence[str], tasks: Sequence[str], n_seeds: int
+) -> plt.Figure:
+    """Study 00's main figure: delta_m per method (left) and test accuracy per task and method (right)."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 4.2), gridspec_kw={"width_ratios": [1, 2.2]})
+    s = summarize(dm, ["method"], "delta_m")
+    mt = [m for m in methods if m != "single"]
+    plot_intervals(s, "method", ax=a, order=mt[::-1], horizontal=True)
+    a.axvline(0, color="k", lw=1, ls="--")
+    a.set_xlabel("delta_m vs single-task networks (%)")
+    a.set_ylabel("hard sharing, weighting")
+    a.set_title(f"Mean relative accuracy change ({n_seeds} seeds, 95% CI)")
+    acc = summarize(final[(final.split == "test") & (final.metric == "accuracy")], ["task", "method"])
+    plot_intervals(acc, "task", "method", ax=b, order=tasks, hue_order=methods, dodge=0.11)
+    b.tick_params(axis="x", labelrotation=20)
+    b.set_ylabel("test accuracy")
+    b.set_xlabel("task")
+    b.set_title("Per-task test accuracy (single = one network per task)")
+    fig.tight_layout()
+    return fig
+
+
+def weights_figure(history: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
+    """Mean task weight per epoch for each weighting method (seed-averaged)."""
+    d = history[(history.metric == "weight") & history.method.isin(methods)]
+    g = sns.relplot(
+        data=d,
+        x="epoch",
+        y="value",
+        hue="task",
+        col="method",
+        col_order=list(methods),
+        kind="line",
+        errorbar=None,
+        height=2.6,
+        aspect=1.1,
+        col_wrap=min(len(methods), 3),
+        facet_kws={"sharey": False},
+    )
+    g.set_axis_labels("epoch", "task weight (epoch mean)")
+    return g.figure
+
+
+def curves_figure(history: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
+    """Summed validation loss over epochs per method (seed-averaged, 95% band across seeds)."""
+    d = history[(history.split == "val") & (history.metric == "loss")]
+    d = d.groupby(["method", "seed", "epoch"], as_index=False)["value"].sum()
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    sns.lineplot(data=d, x="epoch", y="value", hue="method", hue_order=list(methods), ax=ax, errorbar=None)
+    ax.set_ylabel("validation loss, summed over tasks")
+    ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig

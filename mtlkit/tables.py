@@ -1,0 +1,37 @@
+"""Tidy-table helpers: pick rows of a long ``(method, seed, epoch, split, task, metric, value)`` frame by
+name instead of by hand-written boolean masks.
+
+>>> import pandas as pd
+>>> runs = pd.DataFrame({"epoch": [0, 0, 1], "split": ["test", "val", "val"], "metric": "loss", "value": [1.0, 2.0, 3.0]})
+>>> final(runs, "test").value.tolist()
+[1.0]
+>>> where(runs, split="val", metric="loss").value.tolist()
+[2.0, 3.0]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+
+def where(df: pd.DataFrame, **equal: Any) -> pd.DataFrame:
+    """The rows of ``df`` whose columns equal the given values (a list or tuple value means "one of")."""
+    mask = pd.Series(True, index=df.index)
+    for column, value in equal.items():
+        mask &= df[column].isin(value) if isinstance(value, list | tuple) else df[column] == value
+    return df[mask]
+
+
+def final(runs: pd.DataFrame, split: str | None = None, metric: str | None = None) -> pd.DataFrame:
+    """The served models' final evaluation rows (``epoch == 0``), optionally of one split and metric."""
+    rows = runs[runs.epoch == 0]
+    given = {k: v for k, v in (("split", split), ("metric", metric)) if v is not None}
+    return where(rows, **given)
+
+
+def history(runs: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """The per-epoch training history (``epoch >= 1``), optionally of one metric."""
+    rows = runs[runs.epoch > 0]
+    return rows if metric is None else rows[rows.metric == metric]
