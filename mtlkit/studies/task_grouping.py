@@ -21,24 +21,21 @@ import torch
 
 from mtlkit.data import make_data
 from mtlkit.data.multidigits import DEFAULT_TASKS, TASKS
-from mtlkit.grouping import candidate_networks, ground_truth, network_name
+from mtlkit.grouping import candidate_networks, network_name
 from mtlkit.models.batched import StackedNetworks
 from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import diverging_heatmap
 from mtlkit.results import REPO_DIR
 from mtlkit.seeding import seed_everything
+from mtlkit.selection import ALL_TASKS, FULL_SINGLES, HALF_SINGLES, ground_truth
 from mtlkit.session import Params, Study
 from mtlkit.stats import summarize
 from mtlkit.studies.common import COMMON, sizes
 from mtlkit.train import fit_many
 
-SPEC = StudySpec(
-    name="03_task_grouping",
-    title="03 - Which tasks should be learned together: exhaustive ground truth, budgeted selection, ESA and HOA",
-    paper="Standley, Zamir, Chen, Guibas, Malik, Savarese 2020, Which Tasks Should Be Learned Together, arXiv 1905.07553",
-    figure="budget",
-    params=COMMON
-    + sizes(seeds=(2, 3, 5), epochs=(3, 30, 60), n_train=(300, 2000, 4000))
+GROUND_TRUTH_PARAMS: tuple[Param, ...] = (
+    COMMON
+    + sizes(seeds=(2, 5, 5), epochs=(3, 30, 60), n_train=(300, 2000, 4000))
     + (
         Param(
             "dataset",
@@ -81,8 +78,32 @@ SPEC = StudySpec(
             high=1.0,
         ),
         Param("random_draws", "int", 20, "random groupings per budget", low=1, high=10**5),
+    )
+)
+"""The parameters of the ground truth and of the selection methods (study 04 declares them too, so that it
+can read this study's ground truth instead of recomputing it)."""
+
+REFERENCE_TASKS = DEFAULT_TASKS[:5]
+"""The task set of earlier versions of this study, where almost every partner hurts (kept as a row)."""
+
+CHECKS = ((lambda p: 2 <= len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: give 2 to 10 tasks"),)
+
+SPEC = StudySpec(
+    name="03_task_grouping",
+    title="03 - Which tasks should be learned together: exhaustive ground truth, budgeted selection, ESA and HOA",
+    paper="Standley, Zamir, Chen, Guibas, Malik, Savarese 2020, Which Tasks Should Be Learned Together, arXiv 1905.07553",
+    figure="budget",
+    params=GROUND_TRUTH_PARAMS
+    + (
+        Param(
+            "reference_tasks",
+            "list",
+            REFERENCE_TASKS,
+            "a second task set whose ground truth is shown as a row beside the main one",
+            choices=tuple(TASKS),
+        ),
     ),
-    checks=((lambda p: 2 <= len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: give 2 to 10 tasks"),),
+    checks=CHECKS,
 )
 
 
@@ -132,7 +153,7 @@ def study_ground_truth(study: Study) -> tuple[pd.DataFrame, str]:
     """Study 03's ground truth for a study with its parameters (``study.p``): read from a finished study 03
     (next to this study's output, else in the repository's ``results/``) when its parameters match -
     unless ``ground_truth == "recompute"`` - otherwise trained here with study 03's code. Returns the
-    :func:`~mtlkit.grouping.ground_truth` table and where it came from, in words."""
+    :func:`~mtlkit.selection.ground_truth` table and where it came from, in words."""
     p = study.p
     why = "recomputed on request (ground_truth='recompute')"
     if p.ground_truth == "auto":
@@ -216,31 +237,29 @@ def gains_heatmap(gains: pd.DataFrame) -> plt.Figure:
 def budget_figure(
     results: pd.DataFrame, n_seeds: int, methods: Sequence[str] = ("optimal", "HOA", "ESA", "random")
 ) -> plt.Figure:
-    """Studies 03 and 04's main figure: total test loss of each method's selection against the budget."""
+    """Studies 03 and 04's main figure: total test loss of each method's selection against the budget
+    (means with 95% intervals, methods side by side), and the fixed baselines at their own costs."""
     fig, ax = plt.subplots(figsize=(8, 4.6))
     lines = results[results.method.isin(list(methods))]
     per_seed = lines.groupby(["method", "budget", "seed"], as_index=False).test_total.mean()
     colors = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
-    for method, g in per_seed.groupby("method"):
-        s = summarize(g, ["budget"], "test_total")
-        ax.plot(s.budget, s["mean"], "o-", color=colors[method], label=method, ms=4)
-        ax.fill_between(s.budget, s.low, s.high, color=colors[method], alpha=0.15)
-    for method, marker in (("one all-task network", "s"), ("one network per task", "D")):
-        g = results[results.method == method]
-        s = summarize(g, ["budget"], "test_total")
+    for k, method in enumerate(m for m in methods if m in set(per_seed.method)):
+        s = summarize(per_seed[per_seed.method == method], ["budget"], "test_total")
+        at = s.budget + (k - (len(methods) - 1) / 2) * 0.06
+        err = np.nan_to_num([s["mean"] - s.low, s.high - s["mean"]])
         ax.errorbar(
-            s.budget,
-            s["mean"],
-            yerr=np.nan_to_num([s["mean"] - s.low, s.high - s["mean"]]),
-            fmt=marker,
-            color="k",
-            ms=7,
-            capsize=3,
-            label=method,
+            at, s["mean"], yerr=err, fmt="o-", color=colors[method], label=method, ms=4, capsize=2, lw=1
         )
+    for method, marker in ((ALL_TASKS, "s"), (HALF_SINGLES, "^"), (FULL_SINGLES, "D")):
+        g = results[results.method == method]
+        if g.empty:
+            continue
+        s = summarize(g, ["budget"], "test_total")
+        err = np.nan_to_num([s["mean"] - s.low, s.high - s["mean"]])
+        ax.errorbar(s.budget, s["mean"], yerr=err, fmt=marker, color="k", ms=7, capsize=3, label=method)
     ax.set_xlabel("inference budget (full-size networks)")
     ax.set_ylabel("total test loss (sum over tasks)")
-    ax.set_title(f"Selections made on validation loss, scored on test ({n_seeds} seeds, 95% band)")
+    ax.set_title(f"Selections made on validation loss, scored on test ({n_seeds} seeds, 95% intervals)")
     ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     return fig

@@ -32,7 +32,7 @@ SPEC = StudySpec(
     "Learning, arXiv 2010.15413; Efficiently Identifying Task Groupings for Multi-Task Learning, arXiv 2109.04617",
     figure="budget",
     # the ground-truth parameters are study 03's, so that its results can be read instead of recomputed
-    params=task_grouping.SPEC.params
+    params=task_grouping.GROUND_TRUTH_PARAMS
     + (
         Param(
             "every",
@@ -68,7 +68,7 @@ SPEC = StudySpec(
             choices=("auto", "recompute"),
         ),
     ),
-    checks=task_grouping.SPEC.checks,
+    checks=task_grouping.CHECKS,
 )
 
 METHODS = ("single", "equal", "pcgrad", "itmtl")
