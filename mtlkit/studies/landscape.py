@@ -52,6 +52,23 @@ SPEC = StudySpec(
 )
 
 
+PAPER = {
+    "C1": "Survey (Crawshaw 2020, arXiv 2009.09796, sec. 2): hard sharing is the default design and often "
+    "generalises better than one network per task; a review, so a direction, no number",
+    "C2": "Survey (arXiv 2009.09796): negative transfer, a shared model can do worse on a task than its own "
+    "network; direction only",
+    "C3.uncertainty": "Kendall et al. 2018 (arXiv 1705.07115): learned uncertainty weights beat equal weighting; "
+    "direction only here",
+    "C3.dwa": "Liu et al. 2019 (arXiv 1803.10704): DWA at least matches equal weighting; direction only here",
+    "C3.gradnorm": "Chen et al. 2018 (arXiv 1711.02257): better than equal weighting; Standley et al. 2020 "
+    "(arXiv 1905.07553) found it worse",
+    "C3.pcgrad": "Yu et al. 2020 (arXiv 2001.06782): better than equal weighting; direction only here",
+    "C3.mgda": "Sener & Koltun 2018 (arXiv 1810.04650): MGDA-UB better than equal weighting; Standley et al. "
+    "2020 (arXiv 1905.07553) found it worse",
+}
+"""What the papers reported for each claim (the survey's baselines cite their own papers)."""
+
+
 def compared_methods(p: dict) -> list[str]:
     """The compared methods: one network per task, equal weights, then every other chosen weighting."""
     return ["single", "equal"] + [w for w in p["weightings"] if w != "equal"]

@@ -107,6 +107,20 @@ SPEC = StudySpec(
 )
 
 
+PAPER = {
+    "C1.all": "Standley et al. 2020 (arXiv 1905.07553): Setting 2, budget 2, optimal .317 vs one all-task network "
+    ".360 (11.8% lower); Setting 1, budget 1, a tie (.503 vs .503)",
+    "C1.singles": "arXiv 1905.07553, Setting 1: budget 2.5, optimal .446 vs five half-size single-task networks "
+    ".465; budget 5, .435 vs five full-size ones .448",
+    "C2.HOA": "arXiv 1905.07553: HOA near-optimal, on average 0.6% above the optimum (4 settings x 9 budgets, "
+    "from the authors' figure data); about 45% cheaper at 5 tasks",
+    "C2.ESA": "arXiv 1905.07553: ESA on average 4.4% above the optimum (0.9-10.0% per setting; 9.3% in Setting "
+    "2 at budget 2), about 20x cheaper",
+    "C3": "arXiv 1905.07553 selects on validation and scores on test; no agreement rate reported",
+}
+"""What the paper reported for each claim (total test loss, lower is better)."""
+
+
 def budgets(n_tasks: int) -> list[float]:
     """The inference budgets compared: 1 to ``n_tasks`` full-size networks in steps of 0.5."""
     return [float(b) for b in np.arange(1.0, n_tasks + 0.25, 0.5)]
