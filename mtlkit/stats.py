@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from mtlkit.tables import markdown_table
+
 Verdict = Literal["reproduced", "contradicted", "inconclusive"]
 
 
@@ -41,6 +43,33 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float,
         return m, math.nan, math.nan
     half = float(_st.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
     return m, m - half, m + half
+
+
+def one_sided_p(values: Iterable[float], direction: Literal[">", "<"]) -> float:
+    """Student-t p-value of the one-sided test that the mean of ``values`` is ``direction`` 0.
+
+    >>> round(one_sided_p([-1.0, -2.0, -1.5], "<"), 4)
+    0.0175
+    """
+    x = np.asarray(list(values), dtype=float)
+    if len(x) < 2 or x.std(ddof=1) == 0:
+        return float("nan")
+    t = x.mean() / (x.std(ddof=1) / math.sqrt(len(x)))
+    return float(_st.t.sf(t if direction == ">" else -t, len(x) - 1))
+
+
+def holm(pvalues: dict[str, float]) -> dict[str, float]:
+    """Holm-adjusted p-values (step-down, family-wise error control over the given tests).
+
+    >>> holm({"a": 0.01, "b": 0.04, "c": 0.03})
+    {'a': 0.03, 'b': 0.06, 'c': 0.06}
+    """
+    order = sorted(pvalues, key=lambda k: pvalues[k])
+    out, running = {}, 0.0
+    for i, k in enumerate(order):
+        running = max(running, min(1.0, (len(order) - i) * pvalues[k]))
+        out[k] = round(running, 12)
+    return {k: out[k] for k in pvalues}
 
 
 def summarize(df: pd.DataFrame, by: Sequence[str], value: str = "value", level: float = 0.95) -> pd.DataFrame:
@@ -210,7 +239,4 @@ def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
 
 def claims_markdown(claims: Sequence[Claim]) -> str:
     """The claims table as Markdown, nothing truncated (how a notebook shows its findings, once)."""
-    table = claims_table(claims)
-    cells = [[str(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in table.to_numpy()]
-    head = "| " + " | ".join(table.columns) + " |\n|" + "---|" * len(table.columns)
-    return head + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in cells)
+    return markdown_table(claims_table(claims), index=False)
