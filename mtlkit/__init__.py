@@ -7,7 +7,8 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
     7 studies/    one module per notebook: declared parameters, runs, analysis, figures
     6 runs        params (Param, validation), runs (RunConfig, train_and_evaluate), sweep (workers,
                   cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces)
-    5 methods     grouping, transference, fronts, agent, multitasking: the papers' algorithms, no I/O
+    5 methods     grouping (searches), selection (score tables), transference, fronts, agent, multitasking:
+                  the papers' algorithms, no I/O
     4 train       fit, fit_many, evaluate
     3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), weighting
     2 data/ models/  task environments -> MultiTaskData; x -> {task: output} networks
@@ -22,7 +23,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("data", "models"), 2),
     **dict.fromkeys(("losses", "lookahead", "weighting"), 3),
     "train": 4,
-    **dict.fromkeys(("grouping", "transference", "fronts", "agent", "multitasking"), 5),
+    **dict.fromkeys(("grouping", "selection", "transference", "fronts", "agent", "multitasking"), 5),
     **dict.fromkeys(("params", "runs", "sweep", "session", "plotting"), 6),
     "studies": 7,
     **dict.fromkeys(("study", "cli"), 8),

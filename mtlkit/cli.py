@@ -144,9 +144,7 @@ def _report(results: str | None) -> None:
     with pd.option_context("display.max_colwidth", 80, "display.width", 200):
         for f in files:
             data = read_json(f)
-            claims = [
-                Claim(**{k: (float("nan") if v is None else v) for k, v in c.items()}) for c in data["claims"]
-            ]
+            claims = [Claim.from_dict(d) for d in data["claims"]]
             print(f"== {data['study']}\n{claims_table(claims).to_string(index=False)}\n")
 
 

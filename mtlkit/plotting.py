@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from mtlkit.selection import ALL_TASKS, FULL_SINGLES, HALF_SINGLES
 from mtlkit.stats import summarize
 
 
@@ -87,3 +88,56 @@ def band(ax: plt.Axes, frame: pd.DataFrame, label: str) -> None:
     s = summarize(frame, ["epoch"])
     (line,) = ax.plot(s.epoch, s["mean"], label=label)
     ax.fill_between(s.epoch, s.low, s.high, color=line.get_color(), alpha=0.15)
+
+
+def budget_figure(
+    results: pd.DataFrame, n_seeds: int, methods: Sequence[str] = ("optimal", "HOA", "ESA", "random")
+) -> plt.Figure:
+    """Studies 03 and 04's main figure: total test loss of each method's selection against the budget
+    (means with 95% intervals, methods side by side), and the fixed baselines at their own costs."""
+    fig, ax = plt.subplots(figsize=(8, 4.6))
+    lines = results[results.method.isin(list(methods))]
+    per_seed = lines.groupby(["method", "budget", "seed"], as_index=False).test_total.mean()
+    colors = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
+    for k, method in enumerate(m for m in methods if m in set(per_seed.method)):
+        s = summarize(per_seed[per_seed.method == method], ["budget"], "test_total")
+        at = s.budget + (k - (len(methods) - 1) / 2) * 0.06
+        err = np.nan_to_num([s["mean"] - s.low, s.high - s["mean"]])
+        ax.errorbar(
+            at, s["mean"], yerr=err, fmt="o-", color=colors[method], label=method, ms=4, capsize=2, lw=1
+        )
+    for method, marker in ((ALL_TASKS, "s"), (HALF_SINGLES, "^"), (FULL_SINGLES, "D")):
+        g = results[results.method == method]
+        if g.empty:
+            continue
+        s = summarize(g, ["budget"], "test_total")
+        err = np.nan_to_num([s["mean"] - s.low, s.high - s["mean"]])
+        ax.errorbar(s.budget, s["mean"], yerr=err, fmt=marker, color="k", ms=7, capsize=3, label=method)
+    ax.set_xlabel("inference budget (full-size networks)")
+    ax.set_ylabel("total test loss (sum over tasks)")
+    ax.set_title(f"Selections made on validation loss, scored on test ({n_seeds} seeds, 95% intervals)")
+    ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def regret_figure(regret: pd.DataFrame) -> plt.Figure:
+    """Regret against the exhaustive optimum versus the compute each method spent (network-epochs)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    s = summarize(regret, ["method", "compute"], "regret")
+    for (method, compute), row in s.set_index(["method", "compute"]).iterrows():
+        ax.errorbar(
+            compute,
+            row["mean"],
+            yerr=[[row["mean"] - row.low], [row.high - row["mean"]]] if row.n > 1 else None,
+            fmt="o",
+            capsize=3,
+            label=method,
+        )
+    ax.set_xscale("log")
+    ax.axhline(0, color="k", lw=1, ls="--")
+    ax.set_xlabel("compute to make the choice (network-epochs, log scale)")
+    ax.set_ylabel("regret: test total - optimal's\n(mean over budgets)")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig

@@ -31,7 +31,8 @@ def _require(ok: bool, message: str) -> None:
 
 @dataclass(frozen=True)
 class FitConfig:
-    """How :func:`~mtlkit.train.fit` trains: epochs, step size, batch size, weighting and optimizer.
+    """How :func:`~mtlkit.train.fit` trains: epochs (the cap), step size, batch size, weighting, optimizer
+    and early-stopping patience.
     ``weighting`` is a name of :data:`~mtlkit.weighting.WEIGHTINGS` or ``{"name": ..., **kwargs}``."""
 
     epochs: int
@@ -39,9 +40,11 @@ class FitConfig:
     batch_size: int = 128
     weighting: str | Mapping[str, Any] = "equal"
     optimizer: str = "adam"
+    patience: int | None = None  # early stopping: epochs without a better validation loss
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
+        _require(self.patience is None or self.patience >= 1, f"patience must be >= 1, got {self.patience}")
         _require(math.isfinite(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr}")
         _require(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _require(self.optimizer in OPTIMIZERS, f"unknown optimizer {self.optimizer!r}; known: {OPTIMIZERS}")

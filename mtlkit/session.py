@@ -22,7 +22,7 @@ import torch
 
 from mtlkit import results as _results
 from mtlkit.params import ParameterError, StudySpec
-from mtlkit.stats import Claim, claims_table
+from mtlkit.stats import Claim
 from mtlkit.sweep import run_sweep
 
 HEADLESS_ENV = "MTLKIT_HEADLESS"
@@ -118,20 +118,18 @@ class Study:
         """Add tidy rows to ``metrics.csv`` (columns are unioned across calls)."""
         self.metrics.append(df)
 
-    def add_claims(self, *claims: Claim) -> pd.DataFrame:
-        """Record computed claims; returns the claims table to display."""
+    def add_claims(self, *claims: Claim) -> None:
+        """Record computed claims (the notebook shows them once, with :func:`~mtlkit.stats.claims_markdown`)."""
         self.claims.extend(claims)
-        return claims_table(self.claims)
 
-    def finish(self) -> pd.DataFrame:
-        """Write ``metrics.csv``, ``claims.json`` and ``manifest.json``; return the claims table."""
+    def finish(self) -> None:
+        """Write ``metrics.csv``, ``claims.json`` and ``manifest.json``."""
         metrics = pd.concat(self.metrics, ignore_index=True) if self.metrics else pd.DataFrame()
         _results.write_csv(self.out_dir / "metrics.csv", metrics)
         _results.write_json(
             self.out_dir / "claims.json", {"study": self.name, "claims": [c.to_dict() for c in self.claims]}
         )
         _results.write_json(self.out_dir / "manifest.json", self.manifest())
-        return claims_table(self.claims)
 
     def manifest(self) -> dict:
         """What produced these results: parameters, seeds, versions, device, time, commit, source hashes."""

@@ -35,3 +35,19 @@ def history(runs: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
     """The per-epoch training history (``epoch >= 1``), optionally of one metric."""
     rows = runs[runs.epoch > 0]
     return rows if metric is None else rows[rows.metric == metric]
+
+
+def markdown_table(df: pd.DataFrame, index: bool = True) -> str:
+    """``df`` as a Markdown table with nothing truncated (pandas cuts long cells at 50 characters).
+
+    >>> print(markdown_table(pd.DataFrame({"a": [1]}, index=["x"])))
+    |  | a |
+    |---|---|
+    | x | 1 |
+    """
+    frame = df.reset_index() if index else df
+    if index:
+        frame = frame.rename(columns={frame.columns[0]: ""}) if df.index.name is None else frame
+    cells = [[str(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in frame.to_numpy()]
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |\n|" + "---|" * len(frame.columns)
+    return head + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in cells)

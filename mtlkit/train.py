@@ -87,6 +87,7 @@ def fit(
     seed: int = 0,
     restore_best: bool = True,
     stop_below: float | None = None,
+    patience: int | None = None,
     monitor: Callable[[int, int, nn.Module, Tensor, dict[str, Tensor]], None] | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -96,12 +97,17 @@ def fit(
     (e.g. ``{"name": "fixed", "weights": {"a": 0.3}}``), or an instance. The minibatch
     order and any randomness of the weighting come from ``seed``. ``stop_below`` ends training at the
     first epoch whose summed validation loss is below it (training to criterion, as in Musslick et al.).
+    ``patience`` ends it once the summed validation loss has not improved for that many epochs (early
+    stopping; the best epoch's weights are restored). The history's ``attrs["best_epoch"]`` is the
+    restored epoch: when it equals ``epochs``, the run may not have converged.
     ``monitor(step, epoch, model, x, y)`` is called before every update with that step's batch (e.g. a
     :class:`~mtlkit.transference.AffinityTracker`); it must not change the model.
     Raises :class:`TrainingDiverged` on a non-finite loss.
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if patience is not None and (patience < 1 or not restore_best):
+        raise ValueError(f"patience must be >= 1 and needs restore_best, got {patience}")
     tasks = data.task_names
     gen = torch.Generator().manual_seed(seed)
     if isinstance(weighting, str):
@@ -153,6 +159,8 @@ def fit(
         if restore_best and val_total < best[0]:
             best = (val_total, epoch, copy.deepcopy(model.state_dict()))
         if stop_below is not None and val_total < stop_below:
+            break
+        if patience is not None and epoch - best[1] >= patience:
             break
     if restore_best and best[2] is not None:
         model.load_state_dict(best[2])

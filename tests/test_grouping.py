@@ -14,7 +14,9 @@ from mtlkit.grouping import (
 )
 
 
-def random_table(rng, tasks):
+def random_table(rng, tasks, levels=None):
+    """Every subset as a full network, some singles as half networks; with ``levels``, losses are drawn
+    from those few values, so that networks tie on tasks and selections tie on totals."""
     table = []
     for s in subsets(tasks):
         for size, cost in (("full", 1.0), ("half", 0.5)):
@@ -22,24 +24,61 @@ def random_table(rng, tasks):
                 continue
             table.append(
                 Candidate(
-                    f"{size}:{'+'.join(sorted(s))}", s, cost, {t: float(rng.uniform(0.1, 1.0)) for t in s}
+                    f"{size}:{'+'.join(sorted(s))}",
+                    s,
+                    cost,
+                    {t: float(rng.choice(levels) if levels else rng.uniform(0.1, 1.0)) for t in s},
                 )
             )
     return table
 
 
-def test_branch_and_bound_equals_brute_force_on_200_random_tables():
-    rng = np.random.default_rng(0)
-    for trial in range(200):
-        tasks = [f"t{i}" for i in range(int(rng.integers(2, 4)))]  # brute force is exponential
-        table = random_table(rng, tasks)
-        budget = float(rng.choice([0.5, 1.0, 1.5, 2.0, 2.5, 3.0]))
+def _minimal(selection, table, tasks):
+    """Removing any network of the selection makes its total worse (or leaves a task unserved)."""
+    return all(
+        evaluate_selection([n for n in selection.networks if n != drop], table, tasks)
+        > selection.total + 1e-12
+        for drop in selection.networks
+    )
+
+
+@pytest.mark.parametrize("levels", [None, (0.2, 0.3, 0.5)], ids=["distinct", "ties"])
+def test_selections_are_minimal_and_the_cheapest_of_the_best_on_300_random_tables(levels):
+    """No selection buys a network that serves no task, and among equally good sets the cheaper wins:
+    branch and bound agrees with brute force on (total, cost), with ties in half of the tables."""
+    rng = np.random.default_rng(7)
+    ties = 0
+    for trial in range(300):
+        tasks = [f"t{i}" for i in range(int(rng.integers(2, 5)))]
+        table = random_table(rng, tasks, levels)
+        budget = float(rng.choice([1.0, 1.5, 2.0, 2.5, 3.0]))
         a, b = brute_force(table, tasks, budget), branch_and_bound(table, tasks, budget)
         assert (a is None) == (b is None), trial
-        if a is not None:
-            assert b.total == pytest.approx(a.total), trial
-            assert b.cost <= budget + 1e-9
-            assert evaluate_selection(b.networks, table, tasks) == pytest.approx(b.total)
+        if b is None:
+            continue
+        assert b.total == pytest.approx(a.total, abs=1e-12) and b.cost == pytest.approx(a.cost), trial
+        assert _minimal(b, table, tasks) and _minimal(a, table, tasks), (trial, b)
+        ties += sum(len(set(c.loss.values())) < len(c.loss) for c in table) > 0
+    assert levels is None or ties > 100, "the tied tables really hold ties"
+
+
+def test_a_network_made_useless_by_a_later_one_is_not_bought():
+    tasks = ["a", "b"]
+    table = [
+        Candidate("a1", frozenset("a"), 1.0, {"a": 0.3}),  # best for a when bought alone ...
+        Candidate("ab", frozenset("ab"), 1.0, {"a": 0.3, "b": 0.4}),  # ... but ab ties it on a
+    ]
+    best = branch_and_bound(table, tasks, 2.0)
+    assert best.networks == ("ab",) and best.cost == 1.0
+
+
+def test_random_selections_spend_the_budget_as_the_paper_draws_them():
+    rng = np.random.default_rng(3)
+    tasks = ["a", "b", "c"]
+    table = random_table(rng, tasks)
+    cheapest = min(c.cost for c in table)
+    spent = [random_selection(table, tasks, 2.5, rng).cost for _ in range(200)]
+    assert all(2.5 - cheapest < s <= 2.5 + 1e-9 for s in spent), "what is left cannot buy another network"
 
 
 def test_selection_hand_case():
@@ -80,7 +119,8 @@ def test_random_selection_is_feasible():
 def test_score_table_takes_each_networks_best_validation_epoch():
     import pandas as pd
 
-    from mtlkit.grouping import candidate_networks, network_epochs, score_table
+    from mtlkit.grouping import candidate_networks
+    from mtlkit.selection import network_epochs, score_table
 
     rows = []
     for epoch, (val, test) in enumerate(((0.9, 0.8), (0.5, 0.6), (0.7, 0.4)), start=1):

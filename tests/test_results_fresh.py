@@ -67,3 +67,30 @@ def test_committed_claims_are_valid(name):
             expected = "contradicted"
         assert c["verdict"] == expected, c["id"]
         assert not math.isnan(c["estimate"])
+
+
+BOUNDED_WORDS = ("share", "fraction", "ratio", "rate")
+
+
+@pytest.mark.parametrize("name", STUDY_NAMES)
+def test_every_committed_claim_can_fail_and_cites_the_paper(name):
+    """A claim's threshold lies strictly inside the range its statistic can take (a share tested against
+    ``> 0`` could never be contradicted), its per-seed values lie in that range, and it says what the
+    paper reported."""
+    claims = json.loads((ROOT / "results" / name / "claims.json").read_text())["claims"]
+    for c in claims:
+        assert c.get("paper"), f"{c['id']}: no 'paper' field (what the paper reported)"
+        lo, hi = c["support"]
+        if c["direction"] == ">":
+            assert lo is None or c["threshold"] > lo, (
+                f"{c['id']} tests a statistic >= {lo} against > {c['threshold']}"
+            )
+        else:
+            assert hi is None or c["threshold"] < hi, (
+                f"{c['id']} tests a statistic <= {hi} against < {c['threshold']}"
+            )
+        assert all((lo is None or v >= lo) and (hi is None or v <= hi) for v in c["values"]), c["id"]
+        if any(w in c["effect"].lower() for w in BOUNDED_WORDS):
+            assert lo is not None or hi is not None, (
+                f"{c['id']}: {c['effect']!r} is bounded; declare its support"
+            )

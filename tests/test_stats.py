@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from mtlkit.stats import Claim, claims_table, mean_ci, summarize
+from mtlkit.stats import Claim, at_last_epoch, claims_markdown, claims_table, mean_ci, summarize
 
 
 def test_mean_ci_matches_hand_computation():
@@ -30,15 +30,18 @@ def test_mean_ci_single_value_has_no_interval():
     ],
 )
 def test_claim_verdict_is_computed(samples, direction, verdict):
-    c = Claim.test("C", "s", samples, effect="e", direction=direction)
+    c = Claim.test("C", "s", samples, effect="e", paper="p", direction=direction)
     assert c.verdict == verdict
     assert c.n == len(samples)
 
 
 def test_claim_threshold_and_table():
-    c = Claim.test("C", "above one", [1.5, 1.6, 1.7], effect="e", threshold=1.0)
+    c = Claim.test("C", "above one", [1.5, 1.6, 1.7], effect="e", paper="p", threshold=1.0)
     assert c.verdict == "reproduced"
-    assert Claim.test("C", "above two", [1.5, 1.6, 1.7], effect="e", threshold=2.0).verdict == "contradicted"
+    assert (
+        Claim.test("C", "above two", [1.5, 1.6, 1.7], effect="e", paper="p", threshold=2.0).verdict
+        == "contradicted"
+    )
     t = claims_table([c])
     assert list(t.verdict) == ["reproduced"] and t.loc[0, "test"] == "> 1"
 
@@ -49,3 +52,50 @@ def test_summarize_groups():
     df = pd.DataFrame({"g": ["a", "a", "b", "b"], "value": [1.0, 3.0, 2.0, 2.0]})
     s = summarize(df, ["g"]).set_index("g")
     assert s.loc["a", "mean"] == 2.0 and s.loc["b", "low"] == 2.0 and s.loc["a", "n"] == 2
+
+
+@pytest.mark.parametrize(
+    ("direction", "threshold", "support"),
+    [(">", 0.0, (0.0, 1.0)), (">", -0.1, (0.0, None)), ("<", 1.0, (0.0, 1.0)), ("<", 5.0, (None, 1.0))],
+)
+def test_a_claim_that_cannot_be_contradicted_is_refused(direction, threshold, support):
+    with pytest.raises(ValueError, match="can never be contradicted"):
+        Claim.test(
+            "C",
+            "s",
+            [0.2, 0.3],
+            effect="e",
+            paper="p",
+            direction=direction,
+            threshold=threshold,
+            support=support,
+        )
+
+
+def test_a_claim_inside_its_support_can_go_either_way():
+    share = dict(effect="share", paper="p", threshold=0.5, support=(0.0, 1.0))
+    assert Claim.test("C", "s", [0.9, 0.95, 0.92], **share).verdict == "reproduced"
+    assert Claim.test("C", "s", [0.1, 0.05, 0.12], **share).verdict == "contradicted"
+
+
+def test_convergence_is_recorded_and_flagged():
+    assert at_last_epoch([5, 10, 10, 3], cap=10) == 0.5
+    c = Claim.test("C", "s", [1.0, 1.2], effect="e", paper="p", at_last_epoch=0.5)
+    assert c.converged is False and "not converged: 50%" in claims_table([c]).verdict[0]
+    assert Claim.test("C", "s", [1.0, 1.2], effect="e", paper="p", at_last_epoch=0.1).converged is True
+
+
+def test_claims_markdown_keeps_the_full_text_and_the_paper():
+    long = "a statement far longer than fifty characters, which pandas would cut short in a notebook"
+    md = claims_markdown([Claim.test("C1", long, [1.0, 1.1], effect="e", paper="Fig. 3 | arXiv 1234.5678")])
+    assert long in md and "Fig. 3 \\| arXiv 1234.5678" in md and md.count("\n") == 2
+
+
+def test_claims_round_trip_through_json():
+    import json
+
+    c = Claim.test(
+        "C", "s", [1.0, 1.5], effect="e", paper="p", threshold=0.5, support=(0.0, None), at_last_epoch=0.0
+    )
+    back = Claim.from_dict(json.loads(json.dumps(c.to_dict())))
+    assert back == c

@@ -66,3 +66,13 @@ def test_train_and_evaluate_is_a_pure_function_of_its_config():
     assert params["train"] == params["test"] > 0, (
         "without auxiliary towers the served model is the trained one"
     )
+
+
+def test_patience_stops_once_validation_stops_improving(tiny_data):
+    torch.manual_seed(0)
+    model = build_model("hard", in_shape=tiny_data.input_shape, tasks=tiny_data.tasks, width=8, depth=1)
+    hist = fit(model, tiny_data, epochs=200, lr=0.05, patience=3)
+    last, best = int(hist.epoch.max()), hist.attrs["best_epoch"]
+    assert last < 200 and last - best == 3, "stops three epochs after the best one"
+    with pytest.raises(ValueError, match="patience"):
+        fit(model, tiny_data, epochs=2, patience=0)

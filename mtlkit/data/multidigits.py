@@ -25,6 +25,8 @@ TASKS: dict[str, tuple[int, Callable[[Tensor, Tensor], Tensor]]] = {
     "product_parity": (2, lambda a, b: (a * b) % 2),
     "left_ge5": (2, lambda a, b: (a >= 5).long()),
     "right_ge5": (2, lambda a, b: (b >= 5).long()),
+    "left_parity": (2, lambda a, b: a % 2),
+    "right_parity": (2, lambda a, b: b % 2),
 }
 DEFAULT_TASKS = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3", "sum", "product_parity"]
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)

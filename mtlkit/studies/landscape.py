@@ -17,7 +17,7 @@ from mtlkit.data.multidigits import DEFAULT_TASKS, TASKS
 from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import plot_intervals
 from mtlkit.runs import FitConfig, RunConfig
-from mtlkit.stats import summarize
+from mtlkit.stats import holm, one_sided_p, summarize
 from mtlkit.studies.common import COMMON, sizes, training
 from mtlkit.weighting import WEIGHTINGS
 
@@ -31,9 +31,17 @@ SPEC = StudySpec(
     paper="Crawshaw 2020, Multi-Task Learning with Deep Neural Networks: A Survey, arXiv 2009.09796",
     figure="delta_m",
     params=COMMON
-    + sizes(seeds=(2, 5, 10), epochs=(2, 30, 100), n_train=(300, 4000, 20000))
+    + sizes(seeds=(2, 5, 10), epochs=(2, 200, 300), n_train=(300, 4000, 20000))
     + training()
     + (
+        Param(
+            "patience",
+            "int",
+            10,
+            "early stopping: epochs without a better validation loss (the network's own tasks) before training stops",
+            low=1,
+            high=10000,
+        ),
         Param(
             "tasks",
             "list",
@@ -52,35 +60,76 @@ SPEC = StudySpec(
 )
 
 
+PAPER = {
+    "C1": "Survey (Crawshaw 2020, arXiv 2009.09796, sec. 2): hard sharing is the default design and often "
+    "generalises better than one network per task; a review, so a direction, no number",
+    "C2": "Survey (arXiv 2009.09796): negative transfer, a shared model can do worse on some task than that "
+    "task's own network; direction only",
+    "C3.uncertainty": "Kendall et al. 2018 (arXiv 1705.07115): learned uncertainty weights beat equal weighting; "
+    "direction only here",
+    "C3.dwa": "Liu et al. 2019 (arXiv 1803.10704): DWA at least matches equal weighting; direction only here",
+    "C3.gradnorm": "Chen et al. 2018 (arXiv 1711.02257): better than equal weighting; Standley et al. 2020 "
+    "(arXiv 1905.07553) found it worse",
+    "C3.pcgrad": "Yu et al. 2020 (arXiv 2001.06782): better than equal weighting; direction only here",
+    "C3.mgda": "Sener & Koltun 2018 (arXiv 1810.04650): MGDA-UB better than equal weighting; Standley et al. "
+    "2020 (arXiv 1905.07553) found it worse",
+}
+"""What the papers reported for each claim (the survey's baselines cite their own papers)."""
+
+
 def compared_methods(p: dict) -> list[str]:
     """The compared methods: one network per task, equal weights, then every other chosen weighting."""
     return ["single", "equal"] + [w for w in p["weightings"] if w != "equal"]
 
 
-def run_config(p: dict, method: str, seed: int, device: str = "cpu") -> RunConfig:
-    """One run: ``single`` trains a separate network per task; any other method hard-shares a trunk."""
+def run_config(p: dict, method: str, seed: int, device: str = "cpu", task: str | None = None) -> RunConfig:
+    """One run: with ``task``, the single-task network of that task (``method`` = ``single``), early-stopped
+    on its own validation loss; otherwise one trunk shared by all tasks under the weighting ``method``,
+    early-stopped on the summed validation loss."""
     return RunConfig(
         seed=seed,
         device=device,
-        data={"name": "multidigits", "tasks": p["tasks"], "n_train": p["n_train"], "seed": seed},
-        model={
-            "architecture": "separate" if method == "single" else "hard",
-            "trunk": p["trunk"],
-            "width": p["width"],
-            "depth": p["depth"],
+        data={
+            "name": "multidigits",
+            "tasks": [task] if task else p["tasks"],
+            "n_train": p["n_train"],
+            "seed": seed,
         },
+        model={"architecture": "hard", "trunk": p["trunk"], "width": p["width"], "depth": p["depth"]},
         fit=FitConfig(
             epochs=p["epochs"],
             lr=p["lr"],
             batch_size=p["batch_size"],
             weighting="equal" if method == "single" else method,
+            patience=p["patience"],
         ),
     )
 
 
 def run_configs(p: dict, seeds: Sequence[int], device: str = "cpu") -> dict[tuple, RunConfig]:
-    """Every run of the study, keyed ``(method, seed)``."""
-    return {(m, s): run_config(p, m, s, device) for s in seeds for m in compared_methods(p)}
+    """Every run of the study, keyed ``(method, seed, network)``: one run per task for ``single``
+    (``network`` = the task), one run per weighting otherwise (``network`` = ``shared``)."""
+    out = {}
+    for s in seeds:
+        for m in compared_methods(p):
+            for t in p["tasks"] if m == "single" else [None]:
+                out[(m, s, t or "shared")] = run_config(p, m, s, device, t)
+    return out
+
+
+def worst_task_claim_inputs(
+    test_acc: pd.DataFrame, alpha: float = 0.05
+) -> tuple[str, pd.Series, float, dict]:
+    """C2 without picking the worst task after looking: every task's per-seed accuracy change (points,
+    equal weighting - its own network) gets a one-sided p-value for "< 0", Holm-corrected over the tasks.
+    Returns the task with the smallest p-value, its per-seed changes, the interval level at which its
+    one-sided test is Holm's first (Bonferroni) step, and the Holm-adjusted p-value of every task."""
+    wide = test_acc.pivot_table(index=["seed", "task"], columns="method", values="value")
+    change = ((wide["equal"] - wide["single"]) * 100).unstack("task")
+    pvalues = {t: one_sided_p(change[t], "<") for t in change.columns}
+    adjusted = holm(pvalues)
+    first = min(pvalues, key=pvalues.get)
+    return first, change[first], 1 - 2 * alpha / len(pvalues), adjusted
 
 
 def landscape_figure(

@@ -2,43 +2,46 @@
 candidate network trained at once for an exhaustive ground truth, exact network selection under an
 inference budget, and the ESA and HOA approximations against random groupings.
 
-The selection algorithms are in :mod:`mtlkit.grouping`; this module holds the study's declared
-parameters (:data:`SPEC`), the ground-truth run (:func:`train_subsets`) and where study 04 finds it
-(:func:`study_ground_truth`), and the study's figures.
+The selection algorithms are in :mod:`mtlkit.grouping`, the score tables and the ground-truth run in
+:mod:`mtlkit.selection`; this module holds the study's declared parameters (:data:`SPEC`), its protocol
+and thresholds, the comparison on Standley et al.'s own tables, where study 04 finds the ground truth
+(:func:`study_ground_truth`), and the study's own figure.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
-import torch
 
-from mtlkit.data import make_data
 from mtlkit.data.multidigits import DEFAULT_TASKS, TASKS
-from mtlkit.grouping import candidate_networks, ground_truth, network_name
-from mtlkit.models.batched import StackedNetworks
+from mtlkit.data.standley import SETTINGS, TASK_NAMES, standley_scores
 from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import diverging_heatmap
 from mtlkit.results import REPO_DIR
-from mtlkit.seeding import seed_everything
+from mtlkit.selection import (
+    ALL_TASKS,
+    FULL_SINGLES,
+    HALF_SINGLES,
+    compare_on_table,
+    ground_truth,
+    regret,
+    train_subsets,
+)
 from mtlkit.session import Params, Study
-from mtlkit.stats import summarize
 from mtlkit.studies.common import COMMON, sizes
-from mtlkit.train import fit_many
 
-SPEC = StudySpec(
-    name="03_task_grouping",
-    title="03 - Which tasks should be learned together: exhaustive ground truth, budgeted selection, ESA and HOA",
-    paper="Standley, Zamir, Chen, Guibas, Malik, Savarese 2020, Which Tasks Should Be Learned Together, arXiv 1905.07553",
-    figure="budget",
-    params=COMMON
-    + sizes(seeds=(2, 3, 5), epochs=(3, 30, 60), n_train=(300, 2000, 4000))
+GROUPING_TASKS = ["left", "left_ge5", "left_parity", "right", "right_ge5", "right_parity", "sum_parity"]
+"""Tasks that share a digit (the first five are the default set; all seven in full mode)."""
+
+GROUND_TRUTH_PARAMS: tuple[Param, ...] = (
+    COMMON
+    + sizes(seeds=(2, 5, 5), epochs=(3, 60, 100), n_train=(300, 2000, 4000))
     + (
         Param(
             "dataset",
@@ -56,10 +59,10 @@ SPEC = StudySpec(
         Param(
             "tasks",
             "list",
-            help="the tasks to group (full mode: seven, 2^7 - 1 subsets)",
+            help="the tasks to group: two digit identities and tasks read off the same digit, so that some "
+            "partners help and some hurt (full mode: seven tasks, 2^7 - 1 subsets)",
             choices=tuple(TASKS),
-            # the first five of the seven standard tasks; all seven in full mode
-            by_mode={"smoke": DEFAULT_TASKS[:5], "default": DEFAULT_TASKS[:5], "full": DEFAULT_TASKS},
+            by_mode={"smoke": GROUPING_TASKS[:5], "default": GROUPING_TASKS[:5], "full": GROUPING_TASKS},
         ),
         Param(
             "width",
@@ -81,14 +84,131 @@ SPEC = StudySpec(
             high=1.0,
         ),
         Param("random_draws", "int", 20, "random groupings per budget", low=1, high=10**5),
-    ),
-    checks=((lambda p: 2 <= len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: give 2 to 10 tasks"),),
+    )
 )
+"""The parameters of the ground truth and of the selection methods (study 04 declares them too, so that it
+can read this study's ground truth instead of recomputing it)."""
+
+REFERENCE_TASKS = DEFAULT_TASKS[:5]
+"""The task set of earlier versions of this study, where almost every partner hurts (kept as a row)."""
+
+CHECKS = ((lambda p: 2 <= len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: give 2 to 10 tasks"),)
+
+SPEC = StudySpec(
+    name="03_task_grouping",
+    title="03 - Which tasks should be learned together: exhaustive ground truth, budgeted selection, ESA and HOA",
+    paper="Standley, Zamir, Chen, Guibas, Malik, Savarese 2020, Which Tasks Should Be Learned Together, arXiv 1905.07553",
+    figure="budget",
+    params=GROUND_TRUTH_PARAMS
+    + (
+        Param(
+            "reference_tasks",
+            "list",
+            REFERENCE_TASKS,
+            "a second task set whose ground truth is shown as a row beside the main one",
+            choices=tuple(TASKS),
+        ),
+    ),
+    checks=CHECKS,
+)
+
+
+PAPER = {
+    "C1.all": "Standley et al. 2020 (arXiv 1905.07553): Setting 1, budget 2.5, optimal .446 vs one all-task network "
+    ".503; Setting 2, budget 2, .317 vs .360 (11.8% lower)",
+    "C1.half": "arXiv 1905.07553, Setting 1, equal cost 2.5: optimal .446 vs five half-size single-task networks .465",
+    "C1.full": "arXiv 1905.07553, Setting 1, equal cost 5: optimal .435 vs five full-size single-task networks .448",
+    "C2.HOA": "arXiv 1905.07553: HOA near-optimal, on average 0.6% above the optimum (4 settings x 9 budgets; the "
+    "released tables give 0.63%, section 'The paper's own tables')",
+    "C2.ESA": "arXiv 1905.07553: ESA on average 4.4% above the optimum (0.9-10.0% per setting), HOA 0.6%",
+    "C2.random": "arXiv 1905.07553: the selections beat random groupings of the same budget (figures; no single number)",
+    "C3": "arXiv 1905.07553 selects on validation and scores on test; it reports no test regret of that choice",
+}
+"""What the paper reported for each claim (total test loss, lower is better)."""
 
 
 def budgets(n_tasks: int) -> list[float]:
     """The inference budgets compared: 1 to ``n_tasks`` full-size networks in steps of 0.5."""
     return [float(b) for b in np.arange(1.0, n_tasks + 0.25, 0.5)]
+
+
+NEAR_OPTIMAL = 2.0
+"""C2.HOA and C3: a selection is near-optimal when its test total is within this many percent of the
+optimum's (the paper's averages: HOA 0.6%, ESA 4.4%)."""
+
+
+def protocol(p: Params, n_seeds: int) -> pd.DataFrame:
+    """The study's protocol, from the resolved parameters (shown before any result)."""
+    n = len(p.tasks)
+    rows = {
+        "data": f"{p.dataset}, {p.n_train} training pairs (val and test: a quarter each), tasks {', '.join(p.tasks)}",
+        "reference task set (a row)": ", ".join(p.reference_tasks),
+        "candidates": f"every task subset as a full-size network (cost 1) and every task as a half-width network "
+        f"(cost 0.5): {2**n - 1 + n} networks",
+        "networks": f"MLP, {p.depth} hidden layers of {p.width} units (half-width: {max(1, p.width // 2)}); a linear head per task",
+        "training": f"Adam, lr {p.lr:g}, batch {p.batch_size}, {p.epochs} epochs; each network scored at its best "
+        f"validation epoch (summed loss)",
+        "selection": "on validation losses averaged over seeds; scored on each seed's test losses",
+        "budgets": ", ".join(f"{b:g}" for b in budgets(n)),
+        "ESA": f"best among the first {esa_epoch(p)} epochs ({p.esa_fraction:g} of the training)",
+        "HOA": "singles, half-width singles and pairs trained; larger groups predicted as the mean of their pairs",
+        "random baseline": f"{p.random_draws} draws per budget: networks in random order, each kept if it fits, "
+        "until the budget cannot buy another; draws that leave a task unserved are drawn again",
+        "seeds": f"{n_seeds} (seed {p.seed} on)",
+        "thresholds": f"C1: difference < 0; C2.HOA and C3: regret < {NEAR_OPTIMAL:g}% of the optimum; "
+        "C2.ESA: ESA's regret - HOA's > 0; C2.random: HOA's regret - random's < 0",
+    }
+    return pd.DataFrame({"item": list(rows), "value": list(rows.values())}).set_index("item")
+
+
+PUBLISHED = pd.DataFrame(
+    [
+        (1, 1.0, "optimal", 0.503),
+        (1, 1.0, ALL_TASKS, 0.503),
+        (1, 2.5, "optimal", 0.446),
+        (1, 2.5, HALF_SINGLES, 0.465),
+        (1, 5.0, "optimal", 0.435),
+        (1, 5.0, FULL_SINGLES, 0.448),
+        (2, 2.0, "optimal", 0.317),
+        (2, 1.0, ALL_TASKS, 0.360),
+    ],
+    columns=["setting", "budget", "method", "paper"],
+)
+"""The totals the paper reports for Settings 1 and 2 (total test loss; arXiv 1905.07553)."""
+
+
+def standley_comparison() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Optimal, ESA and HOA on each of Standley et al.'s four released settings (select on validation,
+    score on test) at every budget: the totals beside the published ones, and each approximation's gap
+    to the optimum in percent per setting (the paper's averages: ESA 4.4%, HOA 0.6%)."""
+    grid = [float(b) for b in np.arange(1.0, len(TASK_NAMES) + 0.25, 0.5)]
+    runs = {s: compare_on_table(standley_scores(s), TASK_NAMES, grid) for s in SETTINGS}
+    totals = pd.concat(r.assign(setting=s) for s, r in runs.items())[
+        ["setting", "budget", "method", "test_total"]
+    ]
+    totals = totals.merge(PUBLISHED, on=["setting", "budget", "method"], how="left")
+    gaps = pd.concat(regret(r, ["ESA", "HOA"], percent=True).assign(setting=s) for s, r in runs.items())
+    return totals, gaps.pivot_table(index="setting", columns="method", values="regret")
+
+
+def sign_split(gains: pd.DataFrame) -> dict[str, int]:
+    """How many ordered pairs help (positive test-loss gain) and how many hurt."""
+    return {"pairs that help": int((gains.gain > 0).sum()), "pairs that hurt": int((gains.gain < 0).sum())}
+
+
+def equal_cost_effects(results: pd.DataFrame, n_tasks: int) -> pd.DataFrame:
+    """Per seed, the optimum's total test loss minus each fixed baseline's (negative = grouping wins):
+    against one all-task network at budget n/2 (C1.all), and at equal cost against n half-width
+    single-task networks (budget n/2, C1.half) and n full-size ones (budget n, C1.full)."""
+    per = results.groupby(["method", "budget", "seed"]).test_total.mean()
+    mid = n_tasks / 2
+    return pd.DataFrame(
+        {
+            "C1.all": per.loc["optimal", mid] - per.loc[ALL_TASKS, 1.0],
+            "C1.half": per.loc["optimal", mid] - per.loc[HALF_SINGLES, mid],
+            "C1.full": per.loc["optimal", float(n_tasks)] - per.loc[FULL_SINGLES, float(n_tasks)],
+        }
+    )
 
 
 TRUTH_PARAMS = (
@@ -107,20 +227,14 @@ TRUTH_PARAMS = (
 """The study parameters that decide the ground-truth networks (studies 03 and 04 share them)."""
 
 
-def truth_config(p: Params, seed: int) -> dict:
-    """The :func:`train_subsets` config of one seed from study parameters ``p`` (studies 03 and 04)."""
-    data = {"name": p.dataset, "tasks": list(p.tasks), "n_train": p.n_train, "seed": seed}
-    if p.dataset == "mnist":
-        data["source"] = p.mnist_source
-    return {
-        "seed": seed,
-        "data": data,
-        "width": p.width,
-        "depth": p.depth,
-        "epochs": p.epochs,
-        "lr": p.lr,
-        "batch_size": p.batch_size,
-    }
+def truth_config(p: Mapping[str, Any], seed: int) -> dict:
+    """The :func:`~mtlkit.selection.train_subsets` config of one seed from study parameters ``p``
+    (studies 03 and 04)."""
+    data = {"name": p["dataset"], "tasks": list(p["tasks"]), "n_train": p["n_train"], "seed": seed}
+    if p["dataset"] == "mnist":
+        data["source"] = p["mnist_source"]
+    keys = ("width", "depth", "epochs", "lr", "batch_size")
+    return {"seed": seed, "data": data, **{k: p[k] for k in keys}}
 
 
 def esa_epoch(p: Params) -> int:
@@ -132,7 +246,7 @@ def study_ground_truth(study: Study) -> tuple[pd.DataFrame, str]:
     """Study 03's ground truth for a study with its parameters (``study.p``): read from a finished study 03
     (next to this study's output, else in the repository's ``results/``) when its parameters match -
     unless ``ground_truth == "recompute"`` - otherwise trained here with study 03's code. Returns the
-    :func:`~mtlkit.grouping.ground_truth` table and where it came from, in words."""
+    :func:`~mtlkit.selection.ground_truth` table and where it came from, in words."""
     p = study.p
     why = "recomputed on request (ground_truth='recompute')"
     if p.ground_truth == "auto":
@@ -145,40 +259,6 @@ def study_ground_truth(study: Study) -> tuple[pd.DataFrame, str]:
     configs = {(s,): truth_config(p, s) for s in study.seeds}
     history = study.run(train_subsets, configs, keys=("seed",), desc="ground truth")
     return ground_truth(history, esa_epoch(p)), f"{why}; the subset networks were trained here"
-
-
-def train_subsets(config: dict) -> pd.DataFrame:
-    """One seed's ground truth (a pure function of ``config``): every candidate network trained at once
-    with :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the
-    per-epoch history with ``network`` names, ``size`` and ``cost``."""
-    seed = int(config["seed"])
-    seed_everything(seed)
-    data = make_data(**config["data"])
-    tasks = data.task_names
-    in_dim = int(torch.tensor(data.input_shape).prod())
-    frames = []
-    for size, width in (("full", config["width"]), ("half", max(1, config["width"] // 2))):
-        members = [g for g, s in candidate_networks(tasks) if s == size]
-        masks = torch.tensor([[t in g for t in tasks] for g in members])
-        model = StackedNetworks(len(members), in_dim, data.tasks, width=width, depth=config["depth"])
-        hist = fit_many(
-            model,
-            data,
-            masks,
-            epochs=config["epochs"],
-            lr=config["lr"],
-            batch_size=config["batch_size"],
-            seeds=[seed * 100003 + k + (0 if size == "full" else 50021) for k in range(len(members))],
-        )
-        names = [network_name(g, size) for g in members]
-        frames.append(
-            hist.assign(
-                network=hist.network.map(dict(enumerate(names))),
-                size=size,
-                cost=1.0 if size == "full" else 0.5,
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
 
 
 def load_ground_truth(folder: str | Path, expect: dict) -> tuple[pd.DataFrame | None, str]:
@@ -209,60 +289,5 @@ def gains_heatmap(gains: pd.DataFrame) -> plt.Figure:
     ax.set_xlabel("trained together with")
     ax.set_ylabel("task")
     ax.set_title("Pairwise transfer (seed-averaged; positive = partner helps)")
-    fig.tight_layout()
-    return fig
-
-
-def budget_figure(
-    results: pd.DataFrame, n_seeds: int, methods: Sequence[str] = ("optimal", "HOA", "ESA", "random")
-) -> plt.Figure:
-    """Studies 03 and 04's main figure: total test loss of each method's selection against the budget."""
-    fig, ax = plt.subplots(figsize=(8, 4.6))
-    lines = results[results.method.isin(list(methods))]
-    per_seed = lines.groupby(["method", "budget", "seed"], as_index=False).test_total.mean()
-    colors = dict(zip(methods, sns.color_palette(n_colors=len(methods))))
-    for method, g in per_seed.groupby("method"):
-        s = summarize(g, ["budget"], "test_total")
-        ax.plot(s.budget, s["mean"], "o-", color=colors[method], label=method, ms=4)
-        ax.fill_between(s.budget, s.low, s.high, color=colors[method], alpha=0.15)
-    for method, marker in (("one all-task network", "s"), ("one network per task", "D")):
-        g = results[results.method == method]
-        s = summarize(g, ["budget"], "test_total")
-        ax.errorbar(
-            s.budget,
-            s["mean"],
-            yerr=np.nan_to_num([s["mean"] - s.low, s.high - s["mean"]]),
-            fmt=marker,
-            color="k",
-            ms=7,
-            capsize=3,
-            label=method,
-        )
-    ax.set_xlabel("inference budget (full-size networks)")
-    ax.set_ylabel("total test loss (sum over tasks)")
-    ax.set_title(f"Selections made on validation loss, scored on test ({n_seeds} seeds, 95% band)")
-    ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
-def regret_figure(regret: pd.DataFrame) -> plt.Figure:
-    """Regret against the exhaustive optimum versus the compute each method spent (network-epochs)."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    s = summarize(regret, ["method", "compute"], "regret")
-    for (method, compute), row in s.set_index(["method", "compute"]).iterrows():
-        ax.errorbar(
-            compute,
-            row["mean"],
-            yerr=[[row["mean"] - row.low], [row.high - row["mean"]]] if row.n > 1 else None,
-            fmt="o",
-            capsize=3,
-            label=method,
-        )
-    ax.set_xscale("log")
-    ax.axhline(0, color="k", lw=1, ls="--")
-    ax.set_xlabel("compute to make the choice (network-epochs, log scale)")
-    ax.set_ylabel("regret: test total - optimal's\n(mean over budgets)")
-    ax.legend(frameon=False)
     fig.tight_layout()
     return fig

@@ -156,6 +156,23 @@ SPEC = StudySpec(
 )
 
 
+PAPER = {
+    "C0": "a manipulation check of ours: Ravi et al. 2020 (arXiv 2007.10527) obtain separated representations "
+    "by training on concurrent trials",
+    "C1": "Musslick et al. 2017 (CogSci), Fig. 3b: more shared representations learn a new task in fewer epochs; "
+    "direction only (values not read)",
+    "C2": "Musslick et al. 2017, Fig. 3b: more shared representations multitask less accurately; direction only",
+    "C3.speed": "Ravi et al. 2020 (arXiv 2007.10527, abstract): the trade-off holds in deep networks; direction only",
+    "C3.multitasking": "Ravi et al. 2020 (arXiv 2007.10527, abstract): the trade-off holds in deep networks; "
+    "direction only",
+    "C4.choice": "Ravi et al. 2020 (arXiv 2007.10527, abstract): a meta-learning agent adapts its training "
+    "strategy to the environment; no number read",
+    "C4.worse": "arXiv 2007.10527 (abstract): the agent's strategy beats the worse fixed one; no number read",
+    "C4.better": "arXiv 2007.10527 (abstract): the agent approaches the better fixed strategy; no number read",
+}
+"""What the papers reported for each claim (directions only: their figures' values could not be read)."""
+
+
 def networks(p: dict) -> dict[str, int]:
     """The two networks compared: hidden layers of the shallow and of the deep one."""
     return {"shallow": 1, "deep": p["depth"]}

@@ -1,0 +1,268 @@
+"""Score tables of trained candidate networks, and how selection methods do on them (Standley et al.
+2020, arXiv 1905.07553).
+
+A *score table* has one row per network and task: ``network, size, cost, task`` and the network's loss
+on the task in ``val`` and ``test`` (and ``seed`` when there are several). :func:`ground_truth` builds it
+from training histories (each network at its best validation epoch; ESA's early version too);
+:func:`candidates` turns it into :class:`~mtlkit.grouping.Candidate` objects for the searches of
+:mod:`mtlkit.grouping`; :func:`compare_methods` selects with every method on validation losses and
+scores the selections on test losses, next to the fixed baselines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mtlkit.data import make_data
+from mtlkit.grouping import (
+    Candidate,
+    branch_and_bound,
+    candidate_networks,
+    evaluate_selection,
+    higher_order_approximation,
+    network_name,
+    random_selection,
+)
+from mtlkit.models.batched import StackedNetworks
+from mtlkit.seeding import seed_everything
+from mtlkit.train import fit_many
+
+
+def score_table(history: pd.DataFrame, upto: int | None = None) -> pd.DataFrame:
+    """Each network's per-task losses at its best epoch (lowest summed validation loss, among the first
+    ``upto`` epochs when given: the early-stopping approximation). Columns: network, size, cost, task,
+    epoch, val, test (losses)."""
+    h = history[history.metric == "loss"]
+    if upto is not None:
+        h = h[h.epoch <= upto]
+    keys = ["seed", "network"] if "seed" in h.columns else ["network"]
+    val = h[h.split == "val"].groupby([*keys, "epoch"]).value.sum().reset_index()
+    best = val.loc[val.groupby(keys).value.idxmin(), [*keys, "epoch"]]
+    at = h.merge(best, on=[*keys, "epoch"])
+    return at.pivot_table(
+        index=[*keys, "size", "cost", "task", "epoch"], columns="split", values="value"
+    ).reset_index()
+
+
+def candidates(table: pd.DataFrame, split: str) -> list[Candidate]:
+    """:class:`Candidate` objects from a (seed-averaged or one seed's) :func:`score_table`."""
+    out = []
+    for (name, cost), g in table.groupby(["network", "cost"]):
+        out.append(Candidate(name, frozenset(g.task), float(cost), dict(zip(g.task, g[split].astype(float)))))
+    return out
+
+
+def mean_scores(scores: pd.DataFrame) -> pd.DataFrame:
+    """Seed-averaged :func:`score_table` (each seed's networks at their own best epoch), for selection."""
+    return scores.groupby(["network", "size", "cost", "task"], as_index=False)[["val", "test"]].mean()
+
+
+def ground_truth(history: pd.DataFrame, esa_epoch: int) -> pd.DataFrame:
+    """The per-seed score tables a study of groupings needs, in one frame: ``scores == "final"`` (every
+    network at its best epoch) and ``scores == "early"`` (best among the first ``esa_epoch`` epochs,
+    for ESA). Written as ``ground_truth.csv`` by study 03 and read by study 04."""
+    return pd.concat(
+        [
+            score_table(history).assign(scores="final"),
+            score_table(history, upto=esa_epoch).assign(scores="early"),
+        ],
+        ignore_index=True,
+    )
+
+
+def approximation_choosers(
+    final: pd.DataFrame, early: pd.DataFrame, tasks: Sequence[str]
+) -> dict[str, list[Candidate]]:
+    """The candidate tables ESA and HOA choose from (seed-averaged validation losses)."""
+    return {
+        "ESA": candidates(mean_scores(early), "val"),
+        "HOA": candidates(hoa_table(mean_scores(final), tasks), "val"),
+    }
+
+
+def hoa_table(mean_table: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """The candidates' validation losses as HOA predicts them: only single-task and pair networks (and
+    half-width singles) are trained; larger groups are predicted from the pairs."""
+    full = mean_table[mean_table["size"] == "full"]
+    trained = {
+        frozenset(n.split(":")[1].split("+")): dict(zip(g.task, g.val))
+        for n, g in full.groupby("network")
+        if n.count("+") <= 1
+    }
+    predicted = higher_order_approximation(trained, tasks)
+    rows = [
+        {"network": network_name(g, "full"), "size": "full", "cost": 1.0, "task": t, "val": v}
+        for g, losses in predicted.items()
+        for t, v in losses.items()
+    ]
+    half = mean_table[mean_table["size"] == "half"][["network", "size", "cost", "task", "val"]]
+    return pd.concat([pd.DataFrame(rows), half], ignore_index=True)
+
+
+ALL_TASKS, HALF_SINGLES, FULL_SINGLES = (
+    "one all-task network",
+    "half-size single-task networks",
+    "single-task networks",
+)
+"""The fixed baselines, each at its own cost: 1, n/2 (half width) and n."""
+
+
+def compare_methods(
+    final: pd.DataFrame,
+    tasks: Sequence[str],
+    budgets: Sequence[float],
+    choosers: dict[str, list[Candidate]],
+    random_draws: int,
+    seed: int,
+) -> pd.DataFrame:
+    """For every budget: the networks each method selects on its candidate table - the exhaustive optimum
+    (seed-averaged validation losses of ``final``), every entry of ``choosers`` (e.g. ESA, HOA,
+    affinity), random groupings - and their *true* test totals per seed, next to the fixed baselines at
+    their own costs: one all-task network (1), n half-size single-task networks (n/2) and n full-size
+    ones (n). Columns: method, budget, seed, draw, networks, cost, test_total."""
+    seeds = sorted(final.seed.unique())
+    test_tables = {s: candidates(final[final.seed == s], "test") for s in seeds}
+    choose = {"optimal": candidates(mean_scores(final), "val"), **choosers}
+    rng = np.random.default_rng(seed)
+    rows = []
+
+    def add(method: str, budget: float, names: Sequence[str], cost: float, draw: int = 0) -> None:
+        for s in seeds:
+            rows.append(
+                {
+                    "method": method,
+                    "budget": budget,
+                    "seed": s,
+                    "draw": draw,
+                    "networks": " | ".join(names),
+                    "cost": cost,
+                    "test_total": evaluate_selection(names, test_tables[s], tasks),
+                }
+            )
+
+    for b in budgets:
+        for method, table in choose.items():
+            sel = branch_and_bound(table, tasks, b)
+            if sel is not None:
+                add(method, b, sel.networks, sel.cost)
+        for d in range(random_draws):
+            sel = random_selection(choose["optimal"], tasks, b, rng)
+            if sel is not None:
+                add("random", b, sel.networks, sel.cost, d)
+    n = len(tasks)
+    add(ALL_TASKS, 1.0, [network_name(frozenset(tasks), "full")], 1.0)
+    add(HALF_SINGLES, n / 2, [network_name(frozenset([t]), "half") for t in tasks], n / 2)
+    add(FULL_SINGLES, float(n), [network_name(frozenset([t]), "full") for t in tasks], float(n))
+    return pd.DataFrame(rows)
+
+
+def regret(results: pd.DataFrame, methods: Sequence[str], percent: bool = False) -> pd.DataFrame:
+    """Each method's test total minus the optimum's at the same budget and seed (with ``percent``, as a
+    percentage of the optimum's total), averaged over budgets (and random draws). Rows: method, seed,
+    regret."""
+    opt = results[results.method == "optimal"].set_index(["budget", "seed"]).test_total
+    others = results[results.method.isin(list(methods))]
+    best = opt.loc[list(zip(others.budget, others.seed))].to_numpy()
+    gap = others.test_total.to_numpy() - best
+    if percent:
+        gap = 100 * gap / best
+    return others.assign(regret=gap).groupby(["method", "seed"], as_index=False).regret.mean()
+
+
+def compare_on_table(table: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.DataFrame:
+    """The exhaustive optimum, ESA and HOA on one score table with ``val``, ``test`` and ``early`` columns
+    (a setting of Standley et al.'s released tables): each method selects on its own validation-side
+    losses (ESA on ``early``), and every selection is scored on ``test``, next to the fixed baselines.
+    Rows as :func:`compare_methods` (one ``seed``, no random draws)."""
+    final = table.drop(columns="early").assign(seed=0)
+    early = table.dropna(subset=["early"]).assign(val=lambda d: d.early).drop(columns="early")
+    choosers = approximation_choosers(final, early, tasks)
+    return compare_methods(final, tasks, budgets, choosers, random_draws=0, seed=0)
+
+
+def pairwise_gains(final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """Seed-averaged test-loss gain of training task ``t`` with partner ``u`` (single-task loss minus the
+    pair network's loss on ``t``; positive = ``u`` helps ``t``). Rows: task, partner, gain."""
+    t = mean_scores(final)
+    full = t[t["size"] == "full"].set_index(["network", "task"]).test
+    rows = [
+        {
+            "task": a,
+            "partner": b,
+            "gain": full[(network_name(frozenset([a]), "full"), a)]
+            - full[(network_name(frozenset([a, b]), "full"), a)],
+        }
+        for a in tasks
+        for b in tasks
+        if a != b
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_regret(final: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.Series:
+    """Per seed, how much worse on that seed's test losses the selection made on (seed-averaged)
+    validation losses is than the best selection on test, in percent of the latter, averaged over
+    budgets (0 = the validation choice is also the test optimum; never negative)."""
+    chosen = {b: branch_and_bound(candidates(mean_scores(final), "val"), tasks, b) for b in budgets}
+    out = {}
+    for s, g in final.groupby("seed"):
+        test = candidates(g, "test")
+        gaps = []
+        for b in budgets:
+            best = branch_and_bound(test, tasks, b)
+            if chosen[b] is not None and best is not None:
+                gaps.append(
+                    100 * (evaluate_selection(chosen[b].networks, test, tasks) - best.total) / best.total
+                )
+        out[s] = float(np.mean(gaps))
+    return pd.Series(out, name="test_regret")
+
+
+def network_epochs(n_tasks: int, epochs: int, method: str, esa_epoch: int) -> int:
+    """Networks trained x epochs that a method needs before it can choose (the paper's compute axis)."""
+    everything = 2**n_tasks - 1 + n_tasks
+    if method == "optimal":
+        return everything * epochs
+    if method == "ESA":
+        return everything * esa_epoch
+    if method == "HOA":
+        return (n_tasks + n_tasks * (n_tasks - 1) // 2 + n_tasks) * epochs
+    raise ValueError(f"no compute for {method!r}")
+
+
+def train_subsets(config: dict) -> pd.DataFrame:
+    """One seed's ground truth (a pure function of ``config``): every candidate network trained at once
+    with :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the
+    per-epoch history with ``network`` names, ``size`` and ``cost``."""
+    seed = int(config["seed"])
+    seed_everything(seed)
+    data = make_data(**config["data"])
+    tasks = data.task_names
+    in_dim = int(torch.tensor(data.input_shape).prod())
+    frames = []
+    for size, width in (("full", config["width"]), ("half", max(1, config["width"] // 2))):
+        members = [g for g, s in candidate_networks(tasks) if s == size]
+        masks = torch.tensor([[t in g for t in tasks] for g in members])
+        model = StackedNetworks(len(members), in_dim, data.tasks, width=width, depth=config["depth"])
+        hist = fit_many(
+            model,
+            data,
+            masks,
+            epochs=config["epochs"],
+            lr=config["lr"],
+            batch_size=config["batch_size"],
+            seeds=[seed * 100003 + k + (0 if size == "full" else 50021) for k in range(len(members))],
+        )
+        names = [network_name(g, size) for g in members]
+        frames.append(
+            hist.assign(
+                network=hist.network.map(dict(enumerate(names))),
+                size=size,
+                cost=1.0 if size == "full" else 0.5,
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
