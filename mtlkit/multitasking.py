@@ -112,9 +112,10 @@ def learn_and_multitask(config: dict[str, Any]) -> pd.DataFrame:
     task on single-task trials, then is tested on every concurrent pair (none trained).
 
     Rows (``measure``, ``value``; see :data:`COLUMNS`): ``initial_similarity`` (measured),
-    ``epochs_to_criterion`` (learning speed; cap + 1 when the cap was hit), ``capped``, ``weight_similarity`` and ``sharing``
-    (hidden activity) after training, ``single_accuracy``, ``multitask_accuracy`` (incongruent trials of
-    the ``scored_pair`` rows) and ``trained_pair`` rows (none: no concurrent trial is trained).
+    ``epochs_to_criterion`` (learning speed; cap + 1 when the cap was hit), ``capped``, and after training
+    ``weight_similarity``, ``sharing`` (hidden activity), ``single_accuracy`` and ``multitask_accuracy``
+    (incongruent trials of the pairs in the ``scored_pair`` rows). There are no ``trained_pair`` rows: no
+    concurrent trial is trained.
     """
     seed = int(config["seed"])
     env = StimulusEnv(**config["env"], seed=seed)
@@ -166,9 +167,10 @@ def pretrain_and_probe(config: dict[str, Any]) -> pd.DataFrame:
     drawn from the seed, so both regimes of a seed share the split): ``concurrent`` trains on the others;
     both regimes are scored on the held-out ones. Rows: ``pretrain_epochs``, ``pretrain_capped``,
     ``multitask_accuracy`` (held-out pairs, incongruent trials), ``multitask_accuracy_train_pairs`` (the
-    pairs ``concurrent`` trains on), ``single_accuracy``, ``weight_similarity``, ``sharing`` (hidden activity, per layer),
-    ``similarity`` (task x task hidden activity, last layer), ``new_task_loss`` (per epoch),
-    ``epochs_to_criterion``, ``new_capped``, and the ``trained_pair`` / ``scored_pair`` rows.
+    pairs ``concurrent`` trains on), ``single_accuracy``, ``weight_similarity``, ``sharing`` (hidden
+    activity, per layer), ``similarity`` (task x task hidden activity, last layer), ``new_task_loss`` (per
+    epoch), ``epochs_to_criterion``, ``new_capped``, and the ``trained_pair`` (only those ``concurrent``
+    trained) and ``scored_pair`` rows.
     """
     seed = int(config["seed"])
     env = StimulusEnv(**config["env"], seed=seed)

@@ -146,17 +146,19 @@ def run_configs(p: dict, seeds: Sequence[int]) -> dict[tuple, dict]:
 
 def sweep_configs(p: dict, seeds: Sequence[int]) -> dict[tuple, dict]:
     """Every run of the initial-similarity sweep (:func:`~mtlkit.multitasking.learn_and_multitask`, the
-    shallow network), keyed ``(cue_init, similarity, seed)``: at the chosen task -> hidden scale
-    ``cue_init`` and, shown beside it, at the scale of every other weight (0.1, the first setting tried)."""
-    scales = dict.fromkeys((INIT["shallow"], p["cue_init"]))
+    shallow network), keyed ``(cue_init, similarity, seed)``: every level at the chosen task -> hidden scale
+    ``cue_init`` and, shown beside it, the lowest and highest level at the scale of the other weights (0.1,
+    the first setting tried)."""
+    ends = [min(p["similarities"]), max(p["similarities"])]
+    grid = {INIT["shallow"]: ends, p["cue_init"]: p["similarities"]}
     return {
         (a, s, k): {
             **_common(p, k),
             "similarity": s,
             "model": {"hidden": p["hidden"], "depth": 1, "init": INIT["shallow"], "cue_init": a},
         }
-        for a in scales
-        for s in p["similarities"]
+        for a, levels in grid.items()
+        for s in levels
         for k in seeds
     }
 
@@ -179,13 +181,15 @@ def protocol(p: dict, seeds: Sequence[int]) -> str:
   {p["criterion"]} or the cap: {p["epochs"]} epochs (all tasks / pre-training), {p["new_epochs"]} (new task).
   {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); a seed fixes the pair split and the initial weights.
 - **Sweep (2017, Fig. 5).** Shallow network, single-task trials of all {n_tasks} tasks only. The task ->
-  hidden weights of tasks on one input dimension start with correlation s in {p["similarities"]}, in U(-{a:g}, {a:g})
-  (chosen after a first run at U(-{INIT["shallow"]}, {INIT["shallow"]}), which is shown beside it). Learning
+  hidden weights of tasks on one input dimension start with correlation s in {p["similarities"]},
+  in U(-{a:g}, {a:g})
+  (chosen after a first run at U(-{INIT["shallow"]}, {INIT["shallow"]}), shown beside it at the lowest and
+  highest s). Learning
   speed: epochs to the criterion. Multitasking: Luce accuracy on the incongruent trials of all {n_pairs} pairs
   of tasks that can run together (none trained).
 - **Regimes (2020).** Pre-train on every task but (0, 0) with single-task trials only (*shared*) or plus
-  the concurrent trials of {n_old - held} of the {n_old} pairs (*separated*); the other {held}, drawn per seed,
-  are never trained and score multitasking in both regimes. Learning speed: epochs to learn (0, 0), held out.
+  the concurrent trials of {n_old - held} of the {n_old} pairs (*separated*); the other {held}, drawn per
+  seed, are never trained and score multitasking in both regimes. Learning speed: epochs to learn (0, 0), held out.
 - **Agent.** {p["environments"]} training and {p["test_environments"]} held-out environments (horizon
   {lo:g}-{hi:g}, log-uniform; concurrency value {p["concurrency_min"]:g}-{p["concurrency_max"]:g}),
   {p["episodes"]} episodes, leave one seed out.
@@ -251,16 +255,8 @@ def tradeoff_figure(curves: pd.DataFrame, scalars: pd.DataFrame, n_seeds: int) -
             (row[1], "epochs_to_criterion", "epochs to learn the new task"),
             (row[2], "multitask_accuracy", "multitasking accuracy, held-out pairs"),
         ):
-            sns.scatterplot(
-                data=w,
-                x="weight_similarity",
-                y=y,
-                hue="regime",
-                palette=palette,
-                ax=ax,
-                s=60,
-                legend=r == 0 and ax is row[2],
-            )
+            kw = {"hue": "regime", "palette": palette, "s": 60, "legend": r == 0 and ax is row[2]}
+            sns.scatterplot(data=w, x="weight_similarity", y=y, ax=ax, **kw)
             ax.set(xlabel="task -> hidden weight similarity", ylabel=label)
         row[1].set_title(f"{net}: sharing speeds learning")
         row[2].set_title(f"{net}: sharing hurts multitasking")
@@ -278,17 +274,8 @@ def similarity_figure(sim: pd.DataFrame) -> plt.Figure:
     for ax, (net, reg) in zip(axes[0], keys):
         d = sim[(sim.network == net) & (sim.regime == reg)]
         m = d.pivot_table(index="task_a", columns="task_b", values="value", sort=False)
-        sns.heatmap(
-            m,
-            vmin=-1,
-            vmax=1,
-            cmap="vlag",
-            square=True,
-            ax=ax,
-            cbar=ax is axes[0, -1],
-            xticklabels=True,
-            yticklabels=True,
-        )
+        kw = {"vmin": -1, "vmax": 1, "cmap": "vlag", "square": True, "xticklabels": True, "yticklabels": True}
+        sns.heatmap(m, ax=ax, cbar=ax is axes[0, -1], **kw)
         ax.set(title=f"{net}\n{REGIME_LABELS[reg]}", xlabel="task (input dim, output dim)", ylabel="")
     fig.tight_layout()
     return fig
@@ -301,26 +288,11 @@ def agent_figure(evals: pd.DataFrame, n_seeds: int) -> plt.Figure:
     agent = first[first.policy == "agent"].set_index("env")
     oracle = first[first.policy == "oracle"].set_index("env")
     order = ["shared", "separated"]
-    sns.scatterplot(
-        data=agent,
-        x="horizon",
-        y="concurrency",
-        hue="choice",
-        style="choice",
-        ax=a,
-        s=55,
-        hue_order=order,
-        style_order=order,
-    )
+    kw = {"hue": "choice", "style": "choice", "hue_order": order, "style_order": order}
+    sns.scatterplot(data=agent, x="horizon", y="concurrency", ax=a, s=55, **kw)
     wrong = agent[agent.choice != oracle.choice]
-    a.scatter(
-        wrong.horizon,
-        wrong.concurrency,
-        s=140,
-        facecolors="none",
-        edgecolors="red",
-        label="differs from oracle",
-    )
+    kw = {"s": 140, "facecolors": "none", "edgecolors": "red", "label": "differs from oracle"}
+    a.scatter(wrong.horizon, wrong.concurrency, **kw)
     a.set_xscale("log")
     a.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
