@@ -52,7 +52,7 @@ SPEC = StudySpec(
     figure="tradeoff",
     params=COMMON
     + (
-        _sized("seeds", "int", "independent networks per condition", (2, 8, 30), 2, 1000),
+        _sized("seeds", "int", "independent networks per condition", (2, 6, 30), 2, 1000),
         Param("n_dims", "int", 3, "input (and output) dimensions D; D x D tasks", low=3, high=8),
         _sized("n_features", "int", "features per dimension F (stimuli = F^D)", (3, 3, 4), 2, 10),
         Param("mapping", "str", "identity", "feature -> response rule of each task", choices=MAPPINGS),
@@ -261,7 +261,7 @@ def tradeoff_figure(curves: pd.DataFrame, scalars: pd.DataFrame, n_seeds: int) -
         row[1].set_title(f"{net}: sharing speeds learning")
         row[2].set_title(f"{net}: sharing hurts multitasking")
     handles, labels = axes[0, 2].get_legend_handles_labels()
-    axes[0, 2].legend(handles, [REGIME_LABELS.get(x, x) for x in labels], frameon=False, loc="lower left")
+    axes[0, 2].legend(handles, [REGIME_LABELS.get(x, x) for x in labels], frameon=False, loc="best")
     fig.suptitle(f"{n_seeds} seeds per condition; bands are 95% t-intervals", y=1.0)
     fig.tight_layout()
     return fig
