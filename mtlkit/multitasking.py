@@ -130,7 +130,8 @@ def learn_and_multitask(config: dict[str, Any]) -> pd.DataFrame:
         cue_similarity=float(config["similarity"]),
     )
     rows = [("initial_similarity", None, None, None, None, weight_similarity(model, env, tasks))]
-    curve, capped = _fit(model, env.dataset([[t] for t in tasks], seed=seed), config, config["epochs"])
+    data = env.dataset([[t] for t in tasks], noise=config.get("noise", 0.0), seed=seed)
+    curve, capped = _fit(model, data, config, config["epochs"])
     pairs = env.pairs(tasks)
     rows += [
         (

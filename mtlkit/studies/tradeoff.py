@@ -116,7 +116,7 @@ def networks(p: dict) -> dict[str, int]:
 
 
 def _common(p: dict, seed: int) -> dict:
-    keys = ("epochs", "criterion", "lr", "batch_size")
+    keys = ("epochs", "criterion", "lr", "batch_size", "noise")
     return {
         "seed": seed,
         "optimizer": "sgd",
@@ -132,7 +132,6 @@ def run_config(p: dict, network: str, regime: str, seed: int) -> dict:
         **_common(p, seed),
         "regime": regime,
         "new_task": [0, 0],
-        "noise": p["noise"],
         "model": model,
         "new_epochs": p["new_epochs"],
         "held_out_pairs": p["held_out_pairs"],
