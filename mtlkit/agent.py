@@ -179,3 +179,21 @@ def leave_one_seed_out(
             evaluate_policies(agent, test_envs, {s: outcomes[s][k] for s in STRATEGIES}).assign(seed=k)
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def choice_skill(evals: pd.DataFrame) -> pd.Series:
+    """Per held-out seed: the share of held-out environments where the agent picks the strategy that is
+    better there (the oracle's pick), minus the same share for the better of the two *fixed* strategies
+    (which is right in the environments that favour it). In [-1, 1]: positive when the agent's choice
+    follows the environment better than any single strategy can, negative when it does worse.
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"seed": 0, "env": [0, 0, 1, 1], "policy": ["agent", "oracle"] * 2,
+    ...                    "choice": ["shared", "shared", "separated", "separated"]})
+    >>> choice_skill(ev).tolist()  # the agent is always right, a fixed strategy right half the time
+    [0.5]
+    """
+    wide = evals.pivot_table(index=["seed", "env"], columns="policy", values="choice", aggfunc="first")
+    hit = (wide["agent"] == wide["oracle"]).groupby("seed").mean()
+    fixed = pd.concat({s: (wide["oracle"] == s).groupby("seed").mean() for s in STRATEGIES}, axis=1)
+    return (hit - fixed.max(axis=1)).rename("choice skill")

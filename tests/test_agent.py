@@ -8,6 +8,7 @@ from mtlkit.agent import (
     Environment,
     Outcome,
     StrategyBandit,
+    choice_skill,
     evaluate_policies,
     features,
     leave_one_seed_out,
@@ -53,6 +54,8 @@ def test_agent_matches_the_oracle_when_outcomes_are_noise_free():
     agent = ev[ev.policy == "agent"]
     assert set(agent.choice) == set(STRATEGIES), "the choice changes with the environment"
     assert (agent.choice.to_numpy() == ev[ev.policy == "oracle"].choice.to_numpy()).mean() > 0.9
+    skill = choice_skill(ev)
+    assert len(skill) == 3 and (skill > 0).all(), "following the environment beats any fixed strategy here"
 
 
 def test_evaluate_policies_rows_and_features():

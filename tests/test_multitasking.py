@@ -4,8 +4,10 @@ import pandas as pd
 import pytest
 import torch
 
+from mtlkit.data.stimulus import StimulusEnv
 from mtlkit.metrics import epochs_to_criterion, luce_accuracy, sharing_index, similarity_matrix
-from mtlkit.multitasking import cue_sets, padded_curves, pretrain_and_probe
+from mtlkit.models.sharing import TaskCuedNetwork
+from mtlkit.multitasking import cue_sets, padded_curves, pretrain_and_probe, weight_similarity
 
 
 def test_epochs_to_criterion():
@@ -33,12 +35,14 @@ def test_similarity_and_sharing_index():
 
 
 def test_regimes():
-    from mtlkit.data.stimulus import StimulusEnv
-
     env = StimulusEnv(3, 3)
     tasks = env.all_tasks[1:]
     assert len(cue_sets(env, tasks, "single")) == 8
     assert len(cue_sets(env, tasks, "concurrent")) == 8 + len(env.pairs(tasks))
+    train, held = env.split_pairs(tasks, 0.5, seed=0)
+    sets = cue_sets(env, tasks, "concurrent", train)
+    assert len(sets) == 8 + len(train) and not any(tuple(s) in held for s in sets)
+    assert cue_sets(env, tasks, "single", train) == [[t] for t in tasks], "single-task training ignores pairs"
     with pytest.raises(ValueError, match="known"):
         cue_sets(env, tasks, "mixed")
 
@@ -61,7 +65,8 @@ def test_pretrain_and_probe_tiny_run_is_deterministic():
         "seed": 0,
         "regime": "concurrent",
         "new_task": [0, 0],
-        "env": {"n_dims": 2, "n_features": 2},
+        "held_out_pairs": 0.5,
+        "env": {"n_dims": 3, "n_features": 2},
         "model": {"hidden": 8, "depth": 1},
         "epochs": 3,
         "new_epochs": 3,
@@ -73,6 +78,20 @@ def test_pretrain_and_probe_tiny_run_is_deterministic():
     a, b = pretrain_and_probe(cfg), pretrain_and_probe(cfg)
     pd.testing.assert_frame_equal(a, b)
     measures = set(a.measure)
-    assert {"multitask_accuracy", "sharing", "similarity", "new_task_loss", "epochs_to_criterion"} <= measures
-    etc = a[a.measure == "epochs_to_criterion"].value.item()
-    assert 1 <= etc <= 4
+    assert {"multitask_accuracy", "weight_similarity", "sharing", "similarity", "new_task_loss"} <= measures
+    v = a.groupby("measure").value.first()
+    assert 1 <= v["epochs_to_criterion"] <= 4
+    assert v["pretrain_capped"] == 1.0 and v["new_capped"] == 1.0, "3 epochs cannot reach MSE < 0.01"
+    assert -1 <= v["weight_similarity"] <= 1 and 0 < v["multitask_accuracy"] < 1
+
+
+def test_weight_similarity_reads_the_task_to_hidden_weights():
+    env = StimulusEnv(3, 2)
+    net = TaskCuedNetwork(env.n_stim_units, env.n_tasks, env.n_outputs, hidden=16)
+    with torch.no_grad():
+        for t in env.all_tasks:  # tasks on one input dimension get the same vector, others unrelated
+            net.cue_to_hidden[0].weight[:, env.task_index(t)] = torch.arange(16.0) ** (t[0] + 1)
+    assert weight_similarity(net, env, env.all_tasks) == pytest.approx(1.0)
+    with torch.no_grad():
+        net.cue_to_hidden[0].weight[:, env.task_index((0, 1))] *= -1
+    assert weight_similarity(net, env, env.all_tasks) == pytest.approx((1 - 1 - 1 + 3 * 2) / 9)

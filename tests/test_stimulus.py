@@ -94,3 +94,32 @@ def test_task_cued_network_shapes_and_cue_paths(depth):
         assert not torch.allclose(net(x)["response"], net(other)["response"])
     with pytest.raises(ValueError, match="depth"):
         TaskCuedNetwork(9, 9, 9, depth=0)
+
+
+def test_split_pairs_holds_out_a_share_and_keeps_every_task_in_training():
+    env = StimulusEnv(n_dims=3, n_features=3)
+    old = env.all_tasks[1:]
+    train, held = env.split_pairs(old, 0.5, seed=4)
+    assert set(train) | set(held) == set(env.pairs(old)) and not set(train) & set(held)
+    assert len(held) == 7 and (train, held) == env.split_pairs(old, 0.5, seed=4), "deterministic per seed"
+    assert held != env.split_pairs(old, 0.5, seed=5)[1], "another seed, another split"
+    in_training = {t for q in train for t in q}
+    assert all(t in in_training for q in held for t in q)
+    assert len(env.split_pairs(old, 0.01, seed=0)[1]) == 1 and len(env.split_pairs(old, 0.99, seed=0)[0]) == 1
+    with pytest.raises(ValueError, match="held_out"):
+        env.split_pairs(old, 1.0)
+
+
+@pytest.mark.parametrize("mapping", ["identity", "permuted"])
+def test_incongruent_trials_are_where_crosstalk_answers_wrongly(mapping):
+    env = StimulusEnv(n_dims=3, n_features=3, mapping=mapping, seed=1)
+    a, b = (0, 1), (2, 0)
+    f = env.features()
+    inc = env.incongruent(a, b)
+    if mapping == "identity":
+        assert torch.equal(inc, f[:, 0] != f[:, 2]), (
+            "identity: the two input dimensions show different features"
+        )
+    cross_at_b, cross_at_a = env.responses((0, 0)), env.responses((2, 1))
+    assert torch.equal(inc, (cross_at_b != env.responses(b)) | (cross_at_a != env.responses(a)))
+    assert 0 < inc.float().mean() < 1

@@ -1,9 +1,11 @@
-"""The stimulus environment of the multitasking studies (Musslick et al. 2016, 2017; Ravi, Musslick et al. 2020).
+"""The stimulus environment of the multitasking studies (Musslick et al. 2016, 2017; Ravi, Musslick et al.
+2020).
 
 ``n_dims`` input dimensions, each showing one of ``n_features`` features (one-hot per dimension);
 ``n_out`` output dimensions of ``n_features`` response units. Task ``(i, j)`` maps the feature shown on
 input dimension ``i`` to a response on output dimension ``j``: feature ``k`` -> response ``k`` (or a
-fixed random permutation per task, ``mapping="permuted"``). A one-hot *task cue* says which task(s) to perform.
+fixed random permutation per task, ``mapping="permuted"``). A one-hot *task cue* says which task(s) to
+perform.
 
 * a **single-task trial** cues one task; the target is its one-hot response on its output dimension
   and zeros elsewhere;
@@ -118,6 +120,50 @@ class StimulusEnv:
     def pairs(self, tasks: Sequence[Task]) -> list[tuple[Task, Task]]:
         """All unordered pairs of ``tasks`` that can run concurrently."""
         return [(a, b) for a, b in itertools.combinations(tasks, 2) if self.can_multitask(a, b)]
+
+    def split_pairs(
+        self, tasks: Sequence[Task], held_out: float, seed: int = 0
+    ) -> tuple[list[tuple[Task, Task]], list[tuple[Task, Task]]]:
+        """Split the concurrent pairs of ``tasks`` into pairs to train on and a held-out share
+        ``held_out`` (at least one) that is never trained concurrently, drawn with ``seed``. Every task
+        of a held-out pair keeps at least one training pair when that is possible, so a regime that
+        trains on concurrent trials has practised each task in parallel with *some* other task.
+
+        >>> env = StimulusEnv(3, 3)
+        >>> train, held = env.split_pairs(env.all_tasks, 0.5, seed=1)
+        >>> len(train), len(held), set(train) & set(held)
+        (9, 9, set())
+        """
+        pairs = self.pairs(tasks)
+        if len(pairs) < 2 or not 0 < held_out < 1:
+            raise ValueError(f"need >= 2 concurrent pairs and 0 < held_out < 1, got {len(pairs)}, {held_out}")
+        k = min(len(pairs) - 1, max(1, round(held_out * len(pairs))))
+        g = torch.Generator().manual_seed(seed)
+        best: tuple[int, list[int]] | None = None
+        for _ in range(200):  # redraw until every held-out task still has a training pair
+            order = torch.randperm(len(pairs), generator=g).tolist()
+            trained = {t for i in order[k:] for t in pairs[i]}
+            missing = sum(t not in trained for i in order[:k] for t in pairs[i])
+            if best is None or missing < best[0]:
+                best = (missing, order)
+            if missing == 0:
+                break
+        held = set(best[1][:k])
+        return [q for i, q in enumerate(pairs) if i not in held], [
+            q for i, q in enumerate(pairs) if i in held
+        ]
+
+    def responses(self, task: Task) -> Tensor:
+        """The correct response position of ``task`` for every stimulus, ``(n_stimuli,)``."""
+        return self.response_map(task)[self.features()[:, task[0]]]
+
+    def incongruent(self, a: Task, b: Task) -> Tensor:
+        """For a concurrent trial of ``a = (i, j)`` and ``b = (k, l)``, which stimuli are *incongruent*:
+        where the crosstalk task ``(i, l)`` (``a``'s input read out at ``b``'s output) or ``(k, j)`` would
+        answer differently from the correct task at that output. With the identity mapping this is
+        "the two input dimensions show different features". ``(n_stimuli,)`` bool."""
+        (i, j), (k, m) = a, b
+        return (self.responses((i, m)) != self.responses(b)) | (self.responses((k, j)) != self.responses(a))
 
     def trials(self, cued: Sequence[Sequence[Task]]) -> tuple[Tensor, Tensor, Tensor]:
         """Inputs, targets and cue sets for every stimulus under every cue set in ``cued``.

@@ -93,7 +93,11 @@ class TaskCuedNetwork(nn.Module):
     task can select its own hidden units (separation) or reuse another task's (sharing).
 
     ``depth`` = 1 is the shallow network of the papers; >= 3 the deep one. Biases are fixed at ``bias``
-    (-2 in the papers: units are off unless driven), weights start in U(-init, init).
+    (-2 in the papers: units are off unless driven), weights start in U(-init, init); the cue -> hidden
+    (task -> hidden) weights in U(-cue_init, cue_init) (default ``init``). ``cue_groups`` (a group label per
+    task, e.g. its input dimension) with ``cue_similarity`` = s in [0, 1) makes the initial task -> hidden
+    weight vectors of tasks in one group correlate by about s (Musslick et al. 2017, Fig. 5): each is
+    ``sqrt(s) c_g + sqrt(1 - s) e_t`` with ``c_g`` and ``e_t`` drawn alike, so the scale does not change.
     """
 
     def __init__(
@@ -105,10 +109,17 @@ class TaskCuedNetwork(nn.Module):
         depth: int = 1,
         bias: float = -2.0,
         init: float = 0.1,
+        cue_init: float | None = None,
+        cue_groups: Sequence[int] | None = None,
+        cue_similarity: float = 0.0,
     ) -> None:
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be >= 1, got {depth}")
+        if not 0 <= cue_similarity < 1 or (cue_similarity > 0 and cue_groups is None):
+            raise ValueError(f"cue_similarity must be in [0, 1) and needs cue_groups, got {cue_similarity}")
+        if cue_groups is not None and len(cue_groups) != n_tasks:
+            raise ValueError(f"cue_groups needs one label per task ({n_tasks}), got {len(cue_groups)}")
         self.n_stim = n_stim
         sizes = [n_stim] + [hidden] * depth
         self.layers = nn.ModuleList(nn.Linear(a, b, bias=False) for a, b in zip(sizes[:-1], sizes[1:]))
@@ -118,6 +129,22 @@ class TaskCuedNetwork(nn.Module):
         self.register_buffer("bias", torch.tensor(float(bias)))
         for p in self.parameters():
             nn.init.uniform_(p, -init, init)
+        if cue_init is not None or cue_similarity > 0:
+            self._init_cue(init if cue_init is None else cue_init, cue_groups or [], cue_similarity)
+
+    @torch.no_grad()
+    def _init_cue(self, scale: float, groups: Sequence[int], s: float) -> None:
+        for proj in self.cue_to_hidden:
+            w = proj.weight.uniform_(-scale, scale)  # (hidden, n_tasks): column t is task t's vector
+            for g in dict.fromkeys(groups):
+                cols = [t for t, gt in enumerate(groups) if gt == g]
+                common = torch.empty(w.shape[0]).uniform_(-scale, scale)
+                w[:, cols] = s**0.5 * common[:, None] + (1 - s) ** 0.5 * w[:, cols]
+
+    def cue_weights(self) -> Tensor:
+        """Each task's task -> hidden weight vector, every hidden layer concatenated, ``(n_tasks, depth *
+        hidden)``: the representation a task's cue asks for (Musslick et al. 2017's similarity measure)."""
+        return torch.cat([proj.weight.T for proj in self.cue_to_hidden], 1).detach()
 
     def hidden(self, x: Tensor) -> list[Tensor]:
         """Activations of every hidden layer, ``[(n, hidden)] * depth``."""

@@ -1,10 +1,12 @@
-"""Study 01 - the trade-off between learning and multitasking (Ravi, Musslick et al. 2020, arXiv
-2007.10527; Musslick et al., CogSci 2017): task-cued networks pre-trained with or without concurrent
-trials, then probed for shared representations, multitasking accuracy and the speed of learning a new
-task; a bandit agent picks the training strategy per environment.
+"""Study 01 - the trade-off between learning and multitasking (Musslick et al., CogSci 2017; Ravi, Musslick
+et al. 2020, arXiv 2007.10527). Task-cued networks learn single tasks from task -> hidden weights of swept
+initial similarity (the 2017 manipulation), or are pre-trained with or without concurrent trials (the 2020
+reading); both are scored on concurrent trials they never trained on. A bandit agent picks the training
+strategy per environment.
 
-The experiment itself is :func:`mtlkit.multitasking.pretrain_and_probe`; this module holds the study's
-declared parameters (:data:`SPEC`), its runs (:func:`run_configs`) and its figures.
+The experiments are :func:`~mtlkit.multitasking.learn_and_multitask` and
+:func:`~mtlkit.multitasking.pretrain_and_probe`; this module holds the study's declared parameters
+(:data:`SPEC`), what the papers reported (:data:`PAPER`), its runs, its protocol and its figures.
 """
 
 from __future__ import annotations
@@ -20,155 +22,90 @@ import seaborn as sns
 from mtlkit.data.stimulus import MAPPINGS
 from mtlkit.multitasking import REGIMES
 from mtlkit.params import Param, StudySpec
-from mtlkit.plotting import plot_intervals
+from mtlkit.plotting import band, plot_intervals
 from mtlkit.stats import summarize
 from mtlkit.studies.common import COMMON
+
+INIT = {"shallow": 0.1, "deep": 0.5}
+"""Initial weight scale U(-a, a) of each network (the deep one barely trains from 0.1)."""
+
+
+LEVELS = ([0.0, 0.5, 0.975], [0.0, 0.2, 0.4, 0.6, 0.8, 0.975], [round(0.025 * k, 3) for k in range(40)])
+"""The initial similarities of the sweep per mode (the paper: 40 values from 0 to 0.975)."""
+
+
+def _sized(name: str, kind: str, help: str, sizes: tuple, low: float, high: float) -> Param:
+    return Param(
+        name, kind, help=help, low=low, high=high, by_mode=dict(zip(("smoke", "default", "full"), sizes))
+    )
+
+
+def _ordered(a: str, op: str, b: str) -> tuple:
+    holds = (lambda p: p[a] < p[b]) if op == "<" else (lambda p: p[a] <= p[b])
+    return holds, f"parameters '{a}' = {{{a}}} and '{b}' = {{{b}}}: need {a} {op} {b}"
+
 
 SPEC = StudySpec(
     name="01_tradeoff",
     title="01 - Multi-task learning vs multitasking: shared representations learn fast, separated ones run in parallel",
-    paper="Ravi, Musslick, Hamin, Willke, Cohen 2020, arXiv 2007.10527 (after Musslick et al., CogSci 2017)",
+    paper="Musslick et al., CogSci 2017; Ravi, Musslick, Hamin, Willke, Cohen 2020, arXiv 2007.10527",
     figure="tradeoff",
     params=COMMON
     + (
-        Param(
-            "seeds",
-            "int",
-            help="independent networks per condition",
-            low=2,
-            high=1000,
-            by_mode={"smoke": 2, "default": 10, "full": 30},
-        ),
-        Param("n_dims", "int", 3, "input (and output) dimensions D; D x D tasks", low=2, high=8),
-        Param(
-            "n_features",
-            "int",
-            help="features per dimension F (stimuli = F^D)",
-            low=2,
-            high=10,
-            by_mode={"smoke": 3, "default": 3, "full": 4},
-        ),
+        _sized("seeds", "int", "independent networks per condition", (2, 6, 30), 2, 1000),
+        Param("n_dims", "int", 3, "input (and output) dimensions D; D x D tasks", low=3, high=8),
+        _sized("n_features", "int", "features per dimension F (stimuli = F^D)", (3, 3, 4), 2, 10),
         Param("mapping", "str", "identity", "feature -> response rule of each task", choices=MAPPINGS),
         Param("hidden", "int", 100, "units per hidden layer", low=2, high=4096),
-        Param(
-            "depth",
-            "int",
-            3,
-            "hidden layers of the deep network (the shallow one has 1)",
-            low=2,
-            high=16,
-        ),
-        Param(
-            "epochs",
-            "int",
-            help="pre-training epochs at most (training stops at the criterion)",
-            low=1,
-            high=100000,
-            by_mode={"smoke": 15, "default": 400, "full": 2000},
-        ),
-        Param(
-            "new_epochs",
-            "int",
-            help="epochs at most to learn the new task",
-            low=1,
-            high=100000,
-            by_mode={"smoke": 15, "default": 300, "full": 2000},
-        ),
-        Param(
-            "criterion",
-            "float",
-            0.01,
-            "mean squared error that counts as learned",
-            low=1e-6,
-            high=1.0,
-        ),
+        Param("depth", "int", 3, "hidden layers of the deep network (the shallow one has 1)", low=2, high=16),
+        _sized("epochs", "int", "epoch cap to learn the (pre-)training tasks", (15, 400, 2000), 1, 10**5),
+        _sized("new_epochs", "int", "epoch cap to learn the new task", (15, 300, 2000), 1, 10**5),
+        Param("criterion", "float", 0.01, "mean squared error that counts as learned", low=1e-6, high=1.0),
         Param("lr", "float", 1.0, "SGD (momentum 0.9) learning rate", low=1e-6, high=100.0),
         Param("batch_size", "int", 16, "minibatch size", low=1, high=100000),
-        Param(
-            "noise",
-            "float",
-            0.0,
-            "std of Gaussian noise on the stimulus units in training",
-            low=0.0,
-            high=10.0,
-        ),
-        Param(
-            "horizon_min",
-            "float",
-            30.0,
-            "environment family: shortest horizon (epochs of work)",
-            low=1.0,
-            high=1e7,
-        ),
-        Param("horizon_max", "float", 300.0, "environment family: longest horizon", low=1.0, high=1e7),
-        Param(
-            "concurrency_min",
-            "float",
-            0.0,
-            "environment family: lowest value of concurrent work",
-            low=0.0,
-            high=1.0,
-        ),
-        Param(
-            "concurrency_max",
-            "float",
-            1.0,
-            "environment family: highest value of concurrent work",
-            low=0.0,
-            high=1.0,
-        ),
-        Param(
-            "environments",
-            "int",
-            help="training environments for the agent",
-            low=1,
-            high=10**6,
-            by_mode={"smoke": 30, "default": 200, "full": 1000},
-        ),
-        Param(
-            "test_environments",
-            "int",
-            help="held-out environments",
-            low=1,
-            high=10**6,
-            by_mode={"smoke": 20, "default": 100, "full": 500},
-        ),
-        Param(
-            "episodes",
-            "int",
-            help="agent training episodes",
-            low=1,
-            high=10**7,
-            by_mode={"smoke": 300, "default": 3000, "full": 20000},
-        ),
+        Param("noise", "float", 0.0, "std of Gaussian noise on training stimuli", low=0.0, high=10.0),
+        _sized("similarities", "floats", "initial task -> hidden similarities swept", LEVELS, 0.0, 0.99),
+        Param("cue_init", "float", 1.0, "sweep: task -> hidden weights in U(-a, a)", low=1e-3, high=10.0),
+        Param("held_out_pairs", "float", 0.5, "share of pairs never trained", low=0.05, high=0.95),
+        Param("horizon_min", "float", 30.0, "environments: shortest horizon (epochs)", low=1.0, high=1e7),
+        Param("horizon_max", "float", 300.0, "environments: longest horizon", low=1.0, high=1e7),
+        Param("concurrency_min", "float", 0.0, "environments: lowest concurrency value", low=0.0, high=1.0),
+        Param("concurrency_max", "float", 1.0, "environments: highest concurrency value", low=0.0, high=1.0),
+        _sized("environments", "int", "training environments for the agent", (30, 200, 1000), 1, 10**6),
+        _sized("test_environments", "int", "held-out environments", (20, 100, 500), 1, 10**6),
+        _sized("episodes", "int", "agent training episodes", (300, 3000, 20000), 1, 10**7),
     ),
     checks=(
+        _ordered("horizon_min", "<", "horizon_max"),
+        _ordered("concurrency_min", "<=", "concurrency_max"),
         (
-            lambda p: p["horizon_min"] < p["horizon_max"],
-            "parameters 'horizon_min' = {horizon_min} and 'horizon_max' = {horizon_max}: need horizon_min < horizon_max",
-        ),
-        (
-            lambda p: p["concurrency_min"] <= p["concurrency_max"],
-            "parameters 'concurrency_min' = {concurrency_min} and 'concurrency_max' = {concurrency_max}: "
-            "need concurrency_min <= concurrency_max",
+            lambda p: len(set(p["similarities"])) >= 3,
+            "parameter 'similarities' = {similarities}: need 3 levels",
         ),
     ),
 )
 
-
+_2017 = "Musslick et al. 2017 (CogSci, 'Multitasking capability versus learning efficiency')"
+_2020 = "Ravi, Musslick et al. 2020 (arXiv 2007.10527), abstract"
 PAPER = {
-    "C0": "a manipulation check of ours: Ravi et al. 2020 (arXiv 2007.10527) obtain separated representations "
-    "by training on concurrent trials",
-    "C1": "Musslick et al. 2017 (CogSci), Fig. 3b: more shared representations learn a new task in fewer epochs; "
-    "direction only (values not read)",
-    "C2": "Musslick et al. 2017, Fig. 3b: more shared representations multitask less accurately; direction only",
-    "C3.speed": "Ravi et al. 2020 (arXiv 2007.10527, abstract): the trade-off holds in deep networks; direction only",
-    "C3.multitasking": "Ravi et al. 2020 (arXiv 2007.10527, abstract): the trade-off holds in deep networks; "
-    "direction only",
-    "C4.choice": "Ravi et al. 2020 (arXiv 2007.10527, abstract): a meta-learning agent adapts its training "
-    "strategy to the environment; no number read",
-    "C4.worse": "arXiv 2007.10527 (abstract): the agent's strategy beats the worse fixed one; no number read",
-    "C4.better": "arXiv 2007.10527 (abstract): the agent approaches the better fixed strategy; no number read",
+    "C0": f"a manipulation check of ours: {_2020} obtains separated representations by training on "
+    "concurrent trials; no number read",
+    "C1": f"{_2020}: shared representations make new tasks faster to learn; {_2017} Fig. 3b: more "
+    "sharing, fewer epochs; direction only (values not read)",
+    "C2": f"{_2020}: separated representations allow concurrent execution; {_2017} Fig. 3b (never-trained "
+    "concurrent trials): more sharing, lower multitasking accuracy; direction only",
+    "C3.speed": f"{_2020}: the trade-off also holds in deep networks; direction only",
+    "C3.multitasking": f"{_2020}: the trade-off also holds in deep networks; direction only",
+    "C4.choice": f"{_2020}: a meta-learning agent optimizes its training strategy as a function of an "
+    "unfamiliar environment; no number read",
+    "C4.worse": f"{_2020}: the agent's strategy beats the worse fixed one (implied); no number read",
+    "C4.better": f"{_2020}: the agent approaches the better fixed strategy (implied); no number read",
+    "C5.similarity": f"a manipulation check of ours: {_2017} Fig. 5 sets the initial similarity (40 values, "
+    "0 to 0.975) and reads the trade-off off it",
+    "C5.speed": f"{_2017} Fig. 5a (feature overlap 1): higher initial task-weight similarity, fewer epochs "
+    "to learn; direction only (values not read)",
+    "C5.multitasking": f"{_2017} Fig. 5a: higher initial task-weight similarity, lower multitasking "
+    "accuracy on never-trained concurrent trials; direction only (values not read)",
 }
 """What the papers reported for each claim (directions only: their figures' values could not be read)."""
 
@@ -178,31 +115,86 @@ def networks(p: dict) -> dict[str, int]:
     return {"shallow": 1, "deep": p["depth"]}
 
 
-def run_config(p: dict, network: str, regime: str, seed: int) -> dict:
-    """One :func:`~mtlkit.multitasking.pretrain_and_probe` run: ``network`` pre-trained under ``regime``."""
+def _common(p: dict, seed: int) -> dict:
+    keys = ("epochs", "criterion", "lr", "batch_size", "noise")
     return {
         "seed": seed,
+        "optimizer": "sgd",
+        **{k: p[k] for k in keys},
+        "env": {"n_dims": p["n_dims"], "n_features": p["n_features"], "mapping": p["mapping"]},
+    }
+
+
+def run_config(p: dict, network: str, regime: str, seed: int) -> dict:
+    """One :func:`~mtlkit.multitasking.pretrain_and_probe` run: ``network`` pre-trained under ``regime``."""
+    model = {"hidden": p["hidden"], "depth": networks(p)[network], "init": INIT[network]}
+    return {
+        **_common(p, seed),
         "regime": regime,
         "new_task": [0, 0],
-        "noise": p["noise"],
-        "env": {"n_dims": p["n_dims"], "n_features": p["n_features"], "mapping": p["mapping"]},
-        "model": {
-            "hidden": p["hidden"],
-            "depth": networks(p)[network],
-            "init": 0.1 if network == "shallow" else 0.5,
-        },
-        "epochs": p["epochs"],
+        "model": model,
         "new_epochs": p["new_epochs"],
-        "criterion": p["criterion"],
-        "lr": p["lr"],
-        "optimizer": "sgd",
-        "batch_size": p["batch_size"],
+        "held_out_pairs": p["held_out_pairs"],
     }
 
 
 def run_configs(p: dict, seeds: Sequence[int]) -> dict[tuple, dict]:
-    """Every run of the study, keyed ``(network, regime, seed)``."""
+    """Every run of the regime comparison, keyed ``(network, regime, seed)``."""
     return {(n, r, s): run_config(p, n, r, s) for n in networks(p) for r in REGIMES for s in seeds}
+
+
+def sweep_configs(p: dict, seeds: Sequence[int]) -> dict[tuple, dict]:
+    """Every run of the initial-similarity sweep (:func:`~mtlkit.multitasking.learn_and_multitask`, the
+    shallow network), keyed ``(cue_init, similarity, seed)``: every level at the chosen task -> hidden scale
+    ``cue_init`` and, shown beside it, the lowest and highest level at the scale of the other weights (0.1,
+    the first setting tried)."""
+    ends = [min(p["similarities"]), max(p["similarities"])]
+    grid = {INIT["shallow"]: ends, p["cue_init"]: p["similarities"]}
+    return {
+        (a, s, k): {
+            **_common(p, k),
+            "similarity": s,
+            "model": {"hidden": p["hidden"], "depth": 1, "init": INIT["shallow"], "cue_init": a},
+        }
+        for a, levels in grid.items()
+        for s in levels
+        for k in seeds
+    }
+
+
+def protocol(p: dict, seeds: Sequence[int]) -> str:
+    """The study's protocol as Markdown, every value from the resolved parameters ``p``."""
+    d, n_tasks, stim = p["n_dims"], p["n_dims"] ** 2, p["n_features"] ** p["n_dims"]
+    n_pairs = n_tasks * (d - 1) ** 2 // 2  # distinct input and distinct output dimensions
+    n_old = n_pairs - (d - 1) ** 2  # the pairs without the new task (0, 0)
+    held = min(n_old - 1, max(1, round(p["held_out_pairs"] * n_old)))
+    a, lo, hi = p["cue_init"], p["horizon_min"], p["horizon_max"]
+    return f"""
+- **Data.** {d} input x {d} output dimensions, {p["n_features"]} one-hot features each: {stim} stimuli,
+  {n_tasks} tasks, `{p["mapping"]}` feature -> response rule. Trials are generated; training stops on the
+  training trials' MSE (the papers' criterion). Stimulus noise in training: {p["noise"]}.
+- **Network.** Stimulus + task cue -> {p["hidden"]} sigmoid units per hidden layer (shallow: 1 layer, deep:
+  {p["depth"]}) -> sigmoid responses; the cue feeds every layer and the output; biases fixed at -2; weights
+  U(-a, a), a = {INIT["shallow"]} (shallow), {INIT["deep"]} (deep).
+- **Training.** SGD, momentum 0.9, lr {p["lr"]}, batch {p["batch_size"]}, squared error, until MSE <
+  {p["criterion"]} or the cap: {p["epochs"]} epochs (all tasks / pre-training), {p["new_epochs"]} (new task).
+  {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); a seed fixes the pair split and the initial weights.
+- **Sweep (2017, Fig. 5).** Shallow network, single-task trials of all {n_tasks} tasks only. The task ->
+  hidden weights of tasks on one input dimension start with correlation s in {p["similarities"]},
+  in U(-{a:g}, {a:g})
+  (chosen after a first run at U(-{INIT["shallow"]}, {INIT["shallow"]}), shown beside it at the lowest and
+  highest s). Learning
+  speed: epochs to the criterion. Multitasking: Luce accuracy on the incongruent trials of all {n_pairs} pairs
+  of tasks that can run together (none trained).
+- **Regimes (2020).** Pre-train on every task but (0, 0) with single-task trials only (*shared*) or plus
+  the concurrent trials of {n_old - held} of the {n_old} pairs (*separated*); the other {held}, drawn per
+  seed, are never trained and score multitasking in both regimes. Learning speed: epochs to learn (0, 0), held out.
+- **Agent.** {p["environments"]} training and {p["test_environments"]} held-out environments (horizon
+  {lo:g}-{hi:g}, log-uniform; concurrency value {p["concurrency_min"]:g}-{p["concurrency_max"]:g}),
+  {p["episodes"]} episodes, leave one seed out.
+- **Tests.** A per-seed statistic, its 95% t-interval across seeds against 0 (C4.better: -0.01, a
+  non-inferiority margin). `converged`: at most 10% of the claim's training runs stopped at the epoch cap
+  instead of the criterion."""
 
 
 REGIME_LABELS = {
@@ -211,80 +203,79 @@ REGIME_LABELS = {
 }
 
 
+def _band(ax: plt.Axes, d: pd.DataFrame, x: str, y: str, **kw: object) -> None:
+    s = summarize(d, [x], y)
+    (line,) = ax.plot(s[x], s["mean"], marker="o", **kw)
+    ax.fill_between(s[x], s.low, s.high, color=line.get_color(), alpha=0.15)
+
+
+def sweep_figure(wide: pd.DataFrame, chosen: float) -> plt.Figure:
+    """The 2017 trade-off (Fig. 5a): learning speed and multitasking accuracy against the initial task ->
+    hidden similarity, and against each other (one point per run), for each task -> hidden scale."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for a, d in wide.groupby("cue_init"):
+        kw = {
+            "label": f"U(-{a:g}, {a:g})" + (" (chosen)" if a == chosen else " (first run)"),
+            "ls": "-" if a == chosen else "--",
+        }
+        _band(axes[0], d, "similarity", "epochs_to_criterion", **kw)
+        _band(axes[1], d, "similarity", "multitask_accuracy", **kw)
+    d = wide[wide.cue_init == chosen]
+    sc = axes[2].scatter(d.epochs_to_criterion, d.multitask_accuracy, c=d.similarity, cmap="viridis", s=30)
+    fig.colorbar(sc, ax=axes[2], label="initial similarity")
+    for ax, title in zip(axes[:2], ("Learning", "Multitasking on never-trained pairs")):
+        ax.set(xlabel="initial task -> hidden similarity", title=title)
+    axes[0].set_ylabel("epochs to learn all tasks")
+    axes[1].set_ylabel("multitasking accuracy (Luce, incongruent)")
+    axes[2].set(xlabel="epochs to learn all tasks", ylabel="multitasking accuracy", title="The trade-off")
+    axes[0].legend(title="task -> hidden weights", frameon=False)
+    fig.suptitle("Single-task training only; bands are 95% t-intervals across seeds", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
 def tradeoff_figure(curves: pd.DataFrame, scalars: pd.DataFrame, n_seeds: int) -> plt.Figure:
-    """Study 01's main figure. Rows: shallow and deep network. Columns: the new task's learning curve;
-    epochs to learn it vs representation sharing; multitasking accuracy vs sharing (one point per seed)."""
-    networks = list(dict.fromkeys(scalars.network))
-    fig, axes = plt.subplots(len(networks), 3, figsize=(14, 3.6 * len(networks)), squeeze=False)
+    """The regime comparison. Rows: shallow and deep network. Columns: the new task's learning curve;
+    epochs to learn it and multitasking accuracy on held-out pairs vs task -> hidden similarity (a point per
+    seed)."""
+    nets = list(dict.fromkeys(scalars.network))
+    fig, axes = plt.subplots(len(nets), 3, figsize=(14, 3.6 * len(nets)), squeeze=False)
     palette = dict(zip(REGIME_LABELS, sns.color_palette(n_colors=2)))
     wide = scalars.pivot_table(
         index=["network", "regime", "seed"], columns="measure", values="value"
     ).reset_index()
-    for r, (row, net) in enumerate(zip(axes, networks)):
-        c = curves[curves.network == net]
-        sns.lineplot(
-            data=c,
-            x="epoch",
-            y="loss",
-            hue="regime",
-            palette=palette,
-            ax=row[0],
-            errorbar=("ci", 95),
-            seed=0,  # seaborn bootstraps the band: a fixed seed keeps the figure byte-identical run to run
-            legend=False,
-        )
-        row[0].set_yscale("log")
-        row[0].set_title(f"{net}: learning a new task")
-        row[0].set_ylabel("new task's loss (MSE)")
+    for r, (row, net) in enumerate(zip(axes, nets)):
+        for reg in REGIMES:
+            c = curves[(curves.network == net) & (curves.regime == reg)].rename(columns={"loss": "value"})
+            band(row[0], c, REGIME_LABELS[reg])
+        row[0].set(yscale="log", title=f"{net}: learning a new task", ylabel="new task's loss (MSE)")
         w = wide[wide.network == net]
         for ax, y, label in (
             (row[1], "epochs_to_criterion", "epochs to learn the new task"),
-            (row[2], "multitask_accuracy", "multitasking accuracy (Luce)"),
+            (row[2], "multitask_accuracy", "multitasking accuracy, held-out pairs"),
         ):
-            sns.scatterplot(
-                data=w,
-                x="sharing",
-                y=y,
-                hue="regime",
-                palette=palette,
-                ax=ax,
-                s=60,
-                legend=r == 0 and ax is row[2],
-            )
-            ax.set_xlabel("representation sharing (hidden-pattern correlation)")
-            ax.set_ylabel(label)
+            kw = {"hue": "regime", "palette": palette, "s": 60, "legend": r == 0 and ax is row[2]}
+            sns.scatterplot(data=w, x="weight_similarity", y=y, ax=ax, **kw)
+            ax.set(xlabel="task -> hidden weight similarity", ylabel=label)
         row[1].set_title(f"{net}: sharing speeds learning")
         row[2].set_title(f"{net}: sharing hurts multitasking")
     handles, labels = axes[0, 2].get_legend_handles_labels()
-    axes[0, 2].legend(
-        handles, [REGIME_LABELS.get(lbl, lbl) for lbl in labels], frameon=False, loc="lower left"
-    )
-    fig.suptitle(f"{n_seeds} seeds per condition; bands and intervals are 95%", y=1.0)
+    axes[0, 2].legend(handles, [REGIME_LABELS.get(x, x) for x in labels], frameon=False, loc="best")
+    fig.suptitle(f"{n_seeds} seeds per condition; bands are 95% t-intervals", y=1.0)
     fig.tight_layout()
     return fig
 
 
 def similarity_figure(sim: pd.DataFrame) -> plt.Figure:
-    """Seed-averaged task x task similarity of the last hidden layer, per network and regime."""
+    """Seed-averaged task x task similarity of the last hidden layer's activity, per network and regime."""
     keys = list(dict.fromkeys(zip(sim.network, sim.regime)))
     fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.9), squeeze=False)
     for ax, (net, reg) in zip(axes[0], keys):
         d = sim[(sim.network == net) & (sim.regime == reg)]
         m = d.pivot_table(index="task_a", columns="task_b", values="value", sort=False)
-        sns.heatmap(
-            m,
-            vmin=-1,
-            vmax=1,
-            cmap="vlag",
-            square=True,
-            ax=ax,
-            cbar=ax is axes[0, -1],
-            xticklabels=True,
-            yticklabels=True,
-        )
-        ax.set_title(f"{net}\n{REGIME_LABELS[reg]}", fontsize=10)
-        ax.set_xlabel("task (input dim, output dim)")
-        ax.set_ylabel("")
+        kw = {"vmin": -1, "vmax": 1, "cmap": "vlag", "square": True, "xticklabels": True, "yticklabels": True}
+        sns.heatmap(m, ax=ax, cbar=ax is axes[0, -1], **kw)
+        ax.set(title=f"{net}\n{REGIME_LABELS[reg]}", xlabel="task (input dim, output dim)", ylabel="")
     fig.tight_layout()
     return fig
 
@@ -295,51 +286,36 @@ def agent_figure(evals: pd.DataFrame, n_seeds: int) -> plt.Figure:
     first = evals[(evals.seed == evals.seed.min())]
     agent = first[first.policy == "agent"].set_index("env")
     oracle = first[first.policy == "oracle"].set_index("env")
-    sns.scatterplot(
-        data=agent,
-        x="horizon",
-        y="concurrency",
-        hue="choice",
-        style="choice",
-        ax=a,
-        s=55,
-        hue_order=["shared", "separated"],
-        style_order=["shared", "separated"],
-    )
+    order = ["shared", "separated"]
+    kw = {"hue": "choice", "style": "choice", "hue_order": order, "style_order": order}
+    sns.scatterplot(data=agent, x="horizon", y="concurrency", ax=a, s=55, **kw)
     wrong = agent[agent.choice != oracle.choice]
-    a.scatter(
-        wrong.horizon,
-        wrong.concurrency,
-        s=140,
-        facecolors="none",
-        edgecolors="red",
-        label="differs from oracle",
-    )
+    kw = {"s": 140, "facecolors": "none", "edgecolors": "red", "label": "differs from oracle"}
+    a.scatter(wrong.horizon, wrong.concurrency, **kw)
     a.set_xscale("log")
     a.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    a.set_xlabel("horizon (epochs of work, log scale)")
-    a.set_ylabel("value of concurrent work v")
-    a.set_title("Agent's training strategy per held-out environment")
+    a.set(
+        xlabel="horizon (epochs of work, log scale)",
+        ylabel="value of concurrent work v",
+        title="Agent's training strategy per held-out environment",
+    )
     a.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
-    per_seed = evals.groupby(["policy", "seed"], as_index=False).reward.mean()
-    s = summarize(per_seed, ["policy"], "reward")
-    order = ["always shared", "always separated", "agent", "oracle"]
-    plot_intervals(s, "policy", ax=b, order=order)
-    b.set_ylabel("mean reward per step (held-out envs)")
-    b.set_title(f"Reward in unfamiliar environments ({n_seeds} held-out seeds, 95% CI)")
+    s = summarize(evals.groupby(["policy", "seed"], as_index=False).reward.mean(), ["policy"], "reward")
+    plot_intervals(s, "policy", ax=b, order=["always shared", "always separated", "agent", "oracle"])
+    b.set(
+        ylabel="mean reward per step (held-out envs)",
+        title=f"Reward in unfamiliar environments ({n_seeds} held-out seeds, 95% CI)",
+    )
     fig.tight_layout()
     return fig
 
 
 def show_trials(x: np.ndarray, y: np.ndarray, n_stim: int, titles: Sequence[str]) -> plt.Figure:
     """Input (stimulus | cue) and target vectors of a few trials, as rows of cells."""
+    ratios = {"width_ratios": [x.shape[1], y.shape[1]]}
     fig, axes = plt.subplots(
-        len(titles),
-        2,
-        figsize=(11, 0.9 * len(titles) + 0.6),
-        gridspec_kw={"width_ratios": [x.shape[1], y.shape[1]]},
-        squeeze=False,
+        len(titles), 2, figsize=(11, 0.9 * len(titles) + 0.6), gridspec_kw=ratios, squeeze=False
     )
     for (ax_x, ax_y), xi, yi, title in zip(axes, x, y, titles):
         ax_x.imshow(xi[None], cmap="Greys", vmin=0, vmax=1, aspect="auto")
