@@ -3,18 +3,25 @@ it is judged against a ground truth.
 
 :class:`mtlkit.lookahead.AffinityTracker` measures ``Z(i -> j)`` during training; :func:`affinity`
 averages it over training (TAG's inter-task affinity); :func:`affinity_candidates` turns it into
-scores for the budgeted network selection of :mod:`mtlkit.grouping`; :func:`gain_correlation` and
-:func:`step_size_sensitivity` compare it with the true pairwise gains.
+scores for the budgeted network selection of :mod:`mtlkit.grouping` (TAG's rule: no group of one task);
+:func:`gain_correlation` and :func:`step_size_sensitivity` compare it with the true pairwise gains, and
+:func:`step_norm_ratio` compares the sizes of two lookahead updates.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 
-from mtlkit.grouping import Candidate, network_name, subsets
+from mtlkit.data import make_data
+from mtlkit.grouping import Candidate, candidate_networks, network_name, subsets
+from mtlkit.models.batched import StackedNetworks
+from mtlkit.seeding import seed_everything
+from mtlkit.train import fit_many
 
 
 def affinity(table: pd.DataFrame) -> pd.DataFrame:
@@ -23,16 +30,19 @@ def affinity(table: pd.DataFrame) -> pd.DataFrame:
     return table.groupby(["source", "target"], as_index=False).Z.mean().rename(columns={"Z": "affinity"})
 
 
-def affinity_candidates(aff: pd.DataFrame, tasks: Sequence[str]) -> list[Candidate]:
+def affinity_candidates(aff: pd.DataFrame, tasks: Sequence[str], singletons: bool = False) -> list[Candidate]:
     """Full-size candidate networks scored from affinities, for :func:`mtlkit.grouping.branch_and_bound`.
 
     As in TAG, a task's score in a group is the mean affinity onto it from the other members; the
-    selection *minimises*, so each score enters negated, and a task alone scores 0. Only full-size
+    selection *minimises*, so each score enters negated. TAG's grouping excludes groups of one task
+    (a task alone has no affinity to score); ``singletons=True`` adds them, scored 0. Only full-size
     networks can be scored this way (affinities say nothing about a half-width network).
     """
     a = {(r.source, r.target): float(r.affinity) for r in aff.itertuples()}
     out = []
     for g in subsets(tasks):
+        if len(g) == 1 and not singletons:
+            continue
         loss = {t: (-float(np.mean([a[(u, t)] for u in g if u != t])) if len(g) > 1 else 0.0) for t in g}
         out.append(Candidate(network_name(g, "full"), g, 1.0, loss))
     return out
@@ -61,21 +71,111 @@ def gain_correlation(
     return pd.Series(out, name=column)
 
 
-def step_size_sensitivity(z: pd.DataFrame, gains: pd.DataFrame) -> pd.DataFrame:
-    """How the lookahead step size ``eta`` changes what affinities say. ``z``: tidy transference rows
-    ``eta, seed, source, target, value`` (one tracked run per step size and seed; the runs train
-    identically, so only the lookahead differs). Per ``eta`` and seed: the mean ``Z`` over all pairs and
-    steps, and the Spearman correlation of averaged affinity with the true gain, over all ordered pairs
-    (``rho``) and within each target (``rho_within``). Past the first-order regime the curvature term
-    ``eta^2 g_i' H_j g_i / 2`` pushes every ``Z`` down in proportion to the *source's* gradient norm."""
+def step_size_sensitivity(z: pd.DataFrame, gains: pd.DataFrame, by: str = "eta") -> pd.DataFrame:
+    """How the lookahead changes what affinities say. ``z``: tidy transference rows ``<by>, seed, source,
+    target, value`` (one tracked run per lookahead and seed; the runs train identically, so only the
+    lookahead differs; ``by`` names it, e.g. the SGD step size ``eta``). Per lookahead and seed: the mean
+    ``Z`` over all pairs and steps, and the Spearman correlation of averaged affinity with the true gain,
+    over all ordered pairs (``rho``) and within each target (``rho_within``). Past the first-order regime
+    the curvature term ``eta^2 g_i' H_j g_i / 2`` pushes every ``Z`` down in proportion to the *source's*
+    gradient norm."""
     rows = []
-    for eta, g in z.groupby("eta"):
+    for key, g in z.groupby(by, sort=False):
         per_seed = g.groupby(["seed", "source", "target"], as_index=False).value.mean()
         mean_z = per_seed.groupby("seed").value.mean()
         rho = gain_correlation(per_seed, gains, "value")
         within = gain_correlation(per_seed, gains, "value", within=True)
         rows += [
-            {"eta": eta, "seed": s, "mean_Z": mean_z[s], "rho": rho[s], "rho_within": within[s]}
+            {by: key, "seed": s, "mean_Z": mean_z[s], "rho": rho[s], "rho_within": within[s]}
             for s in rho.index
         ]
     return pd.DataFrame(rows)
+
+
+def step_norm_ratio(z: pd.DataFrame, numerator: str, denominator: str, by: str = "lookahead") -> pd.DataFrame:
+    """Per seed, measured step and source task: the norm of lookahead ``numerator``'s update over that of
+    ``denominator`` (``z``: rows ``<by>, seed, step, epoch, source, step_norm``; e.g. Adam's training
+    update over an SGD step of the training learning rate). Columns: seed, epoch, step, source, ratio."""
+    keys = ["seed", "epoch", "step", "source"]
+    norms = z.drop_duplicates([by, *keys]).set_index([by, *keys]).step_norm
+    ratio = norms.loc[numerator] / norms.loc[denominator]
+    return ratio.rename("ratio").reset_index().dropna()
+
+
+def hoa_members(tasks: Sequence[str]) -> list[tuple[frozenset[str], str]]:
+    """The networks HOA trains (Standley et al.): full-size singles and pairs, half-width singles."""
+    return [(g, size) for g, size in candidate_networks(tasks) if size == "half" or len(g) <= 2]
+
+
+def time_hoa_networks(truth: dict, repeats: int = 1) -> float:
+    """Wall seconds to train HOA's networks (:func:`hoa_members`) as study 03 trains its ground truth - all
+    of one width at once with :func:`~mtlkit.train.fit_many` - from a ground-truth config (``seed``,
+    ``data``, ``width``, ``depth``, ``epochs``, ``lr``, ``batch_size``): the fastest of ``repeats``, on one
+    torch thread, after a one-epoch warm-up."""
+    data = make_data(**truth["data"])
+    tasks, in_dim = data.task_names, int(torch.tensor(data.input_shape).prod())
+
+    def once(epochs: int) -> float:
+        seed_everything(int(truth["seed"]))
+        t0 = time.perf_counter()
+        for size, width in (("full", truth["width"]), ("half", max(1, truth["width"] // 2))):
+            members = [g for g, s in hoa_members(tasks) if s == size]
+            model = StackedNetworks(len(members), in_dim, data.tasks, width=width, depth=truth["depth"])
+            masks = torch.tensor([[t in g for t in tasks] for g in members])
+            seeds = [int(truth["seed"]) * 1000 + k for k in range(len(members))]
+            fit_many(
+                model, data, masks, epochs=epochs, seeds=seeds, lr=truth["lr"], batch_size=truth["batch_size"]
+            )
+        return time.perf_counter() - t0
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        once(1)  # warm-up: first calls pay one-off costs
+        return min(once(truth["epochs"]) for _ in range(repeats))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def at_cap(*groups: tuple[Sequence[float], int]) -> float:
+    """The share of runs whose best epoch is their epoch cap, over groups ``(best_epochs, cap)`` of runs
+    with different caps (:func:`mtlkit.stats.at_last_epoch` for one cap)."""
+    hits = [float(e) >= cap for epochs, cap in groups for e in epochs]
+    return sum(hits) / len(hits) if hits else float("nan")
+
+
+def relative_totals(
+    results: pd.DataFrame, method: str, reference: str, budgets: Sequence[float]
+) -> pd.Series:
+    """Per seed, ``method``'s total test loss relative to ``reference``'s in percent, averaged over
+    ``budgets`` (``results``: :func:`mtlkit.grouping.compare_methods`; ``reference`` at the same budget,
+    or at its only one, e.g. one all-task network)."""
+    per = results.groupby(["method", "budget", "seed"]).test_total.mean()
+    ref = per.loc[reference]
+    single = ref.index.get_level_values("budget").nunique() == 1
+    gaps = [100 * (per.loc[method, b] / (ref.droplevel(0) if single else ref.loc[b]) - 1) for b in budgets]
+    return pd.concat(gaps, axis=1).mean(axis=1)
+
+
+def at_cap_by_claim(
+    best: pd.Series, joint_cap: int, networks: pd.DataFrame, truth_cap: int
+) -> dict[str, float]:
+    """Study 04's ``at_last_epoch`` per claim: the share of the runs behind it whose best epoch is their cap.
+    ``best``: the joint runs' best epochs by ``(method, seed)`` (cap ``joint_cap``); ``networks``: the
+    ground truth's networks (``network``, ``size``, best ``epoch``; cap ``truth_cap``). C1: the tracked
+    run and the single and pair networks (the true gains); C2: the tracked run and every network
+    (C2.compute: HOA's); C3.<baseline>: IT-MTL, the baseline and one network per task (delta_m reference)."""
+
+    def joint(*methods: str) -> tuple[Sequence[float], int]:
+        return best.loc[list(methods)].to_numpy(), joint_cap
+
+    def truth(keep: pd.Series) -> tuple[Sequence[float], int]:
+        return networks.epoch[keep].to_numpy(), truth_cap
+
+    small = networks.network.str.count(r"\+") <= 1
+    pairs, every = small & (networks["size"] == "full"), networks.network.notna()
+    hoa = small | (networks["size"] == "half")
+    out = {"C1": at_cap(joint("equal"), truth(pairs)), "C2.compute": at_cap(joint("equal"), truth(hoa))}
+    out["C2.regret"] = out["C2.all"] = at_cap(joint("equal"), truth(every))
+    out |= {f"C3.{b}": at_cap(joint("itmtl", b, "single")) for b in ("equal", "pcgrad")}
+    return out

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.lookahead import lookahead_losses, task_gradients
+from mtlkit.lookahead import at_next_step, best_update, check_lookahead, task_gradients
 
 
 def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -269,14 +269,11 @@ class MGDA(Weighting):
 
 
 class ITMTL(Weighting):
-    """IT-MTL (Fifty et al. 2020, arXiv 2010.15413): at every step, among candidate shared updates, take
-    the one whose lookahead (a plain SGD step of ``lr``, :func:`mtlkit.transference.lookahead_losses`)
-    gives the lowest total loss on the step's batch.
-
-    ``candidates`` name the updates: ``sum`` (the summed gradient, as ``equal``), ``pcgrad`` and
-    ``mgda`` (the min-norm direction scaled by ``T``). Task heads get their own loss's gradient.
-    :meth:`log` reports the share of each epoch's steps that took each candidate.
-    """
+    """IT-MTL (Fifty et al. 2020, arXiv 2010.15413): each step, the candidate shared gradient (``sum``,
+    ``pcgrad``, ``mgda``: min-norm direction x ``T``) with the highest total transference of its lookahead
+    (:func:`~mtlkit.lookahead.best_update`): ``lookahead="optimizer"``, the training optimizer's update
+    (at ``lr`` if given), chosen just before its ``step()``; ``"sgd"``, a plain SGD step of ``lr``. Heads
+    get their own loss's gradient; :meth:`log` gives the share of steps that took each candidate."""
 
     CANDIDATES = ("sum", "pcgrad", "mgda")
 
@@ -284,14 +281,15 @@ class ITMTL(Weighting):
         self,
         tasks: Sequence[TaskSpec],
         generator: torch.Generator | None = None,
-        lr: float = 1e-3,  # the training lr of fit(), as in the paper: a first-order lookahead
+        lr: float | None = None,
         candidates: Sequence[str] = ("sum", "pcgrad"),
+        lookahead: str = "optimizer",
     ) -> None:
         super().__init__(tasks, generator)
-        unknown = [c for c in candidates if c not in self.CANDIDATES]
-        if unknown or len(candidates) < 1:
-            raise ValueError(f"unknown IT-MTL candidates {unknown}; known: {list(self.CANDIDATES)}")
-        self.lr, self.candidates = lr, list(candidates)
+        if not candidates or set(candidates) - set(self.CANDIDATES):
+            raise ValueError(f"unknown IT-MTL candidates {list(candidates)}; known: {list(self.CANDIDATES)}")
+        check_lookahead(lookahead, lr, "IT-MTL")
+        self.lr, self.candidates, self.lookahead = lr, list(candidates), lookahead
         self.counts = torch.zeros(len(self.candidates))
         self.batch: tuple[nn.Module, Tensor, dict[str, Tensor]] | None = None
 
@@ -299,24 +297,29 @@ class ITMTL(Weighting):
         self.batch = (model, x, y)
 
     def _direction(self, name: str, grads: Tensor) -> Tensor:
-        if name == "sum":
-            return grads.sum(0)
-        if name == "pcgrad":
-            return pcgrad(grads, self.generator)
-        return len(grads) * (min_norm_weights(grads @ grads.T).to(grads) @ grads)
+        if name == "mgda":
+            return len(grads) * (min_norm_weights(grads @ grads.T).to(grads) @ grads)
+        return pcgrad(grads, self.generator) if name == "pcgrad" else grads.sum(0)
+
+    def _choose(self, shared: list[Tensor], directions: Tensor, before: Tensor, opt: object = None) -> None:
+        pick = best_update(*self.batch, self.tasks, directions, before, self.lr, opt)
+        self.counts[pick] += 1
+        for p, d in zip(shared, directions[pick].split([p.numel() for p in shared])):
+            p.grad = d.view_as(p).clone()
 
     def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
         if not shared:
             return super().backward(losses, shared)
         if self.batch is None:
             raise RuntimeError("IT-MTL needs the batch: call observe(model, x, y) before backward")
+        shared, before = list(shared), losses.detach()
         grads = task_gradients(losses, shared).detach()
         directions = torch.stack([self._direction(c, grads) for c in self.candidates])
-        model, x, y = self.batch
-        after = lookahead_losses(model, x, y, self.tasks, directions, self.lr).sum(1)
-        pick = int(torch.argmin(after))
-        self.counts[pick] += 1
-        set_shared_update(losses, shared, directions[pick])
+        set_shared_update(losses, shared, directions[0])
+        if self.lookahead == "sgd":
+            self._choose(shared, directions, before)
+        else:
+            at_next_step(shared, lambda opt: self._choose(shared, directions, before, opt))
         return torch.ones_like(losses)
 
     def log(self) -> dict[str, float]:

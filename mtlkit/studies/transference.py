@@ -5,7 +5,8 @@ choice of update.
 
 The measurements are in :mod:`mtlkit.lookahead` and :mod:`mtlkit.transference`; this module holds the
 study's declared parameters (:data:`SPEC`: study 03's, so that its ground truth can be reused, plus the
-lookahead's), its runs (:func:`run_configs`) and its figures.
+lookahead's and the joint runs'), its protocol, its runs (:func:`run_configs`), the compute comparison
+with HOA (:func:`time_compute`), the analysis the claims need and its figures.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from mtlkit.runs import FitConfig, RunConfig, TrackConfig, tracking_overhead
 from mtlkit.session import Params
 from mtlkit.stats import summarize
 from mtlkit.studies import task_grouping
+from mtlkit.transference import hoa_members, time_hoa_networks
 
 SPEC = StudySpec(
     name="04_transference",
@@ -31,9 +33,26 @@ SPEC = StudySpec(
     paper="Fifty, Amid, Zhao, Yu, Anil, Finn 2020/2021, Measuring and Harnessing Transference in Multi-Task "
     "Learning, arXiv 2010.15413; Efficiently Identifying Task Groupings for Multi-Task Learning, arXiv 2109.04617",
     figure="budget",
-    # the ground-truth parameters are study 03's, so that its results can be read instead of recomputed
+    # the ground-truth parameters are study 03's (at least 5 seeds here), so that its results can be read
     params=task_grouping.GROUND_TRUTH_PARAMS
     + (
+        Param(
+            "joint_epochs",
+            "int",
+            help="epoch cap of the joint runs (they stop on a validation plateau)",
+            low=1,
+            high=10000,
+            by_mode={"smoke": 4, "default": 100, "full": 150},
+        ),
+        Param(
+            "patience",
+            "int",
+            help="joint runs stop after this many epochs without a lower summed "
+            "validation loss (best epoch restored)",
+            low=1,
+            high=1000,
+            by_mode={"smoke": 2, "default": 5, "full": 10},
+        ),
         Param(
             "every",
             "int",
@@ -43,28 +62,54 @@ SPEC = StudySpec(
             by_mode={"smoke": 1, "default": 10, "full": 10},
         ),
         Param(
+            "lookahead",
+            "str",
+            "optimizer",
+            "the lookahead update of transference and IT-MTL: 'optimizer' = "
+            "one step of the training optimizer (Adam) from its current state, as TAG computes it; 'sgd' = "
+            "a plain SGD step of lookahead_lr",
+            choices=("optimizer", "sgd"),
+        ),
+        Param(
             "lookahead_lr",
             "float",
             None,
-            "step size of the plain SGD lookahead (transference and IT-MTL); None = the training lr, "
-            "as in the papers, where Z is first-order (the notebook also measures 10x and 100x)",
+            "learning rate of the lookahead: the optimizer's (None = the "
+            "training lr: exactly the training update) or the SGD step size",
             low=1e-6,
             high=100.0,
             follows="lr",
         ),
         Param(
+            "sgd_factors",
+            "floats",
+            [1.0, 10.0, 100.0],
+            "sensitivity rows: plain SGD lookaheads of "
+            "lookahead_lr times these factors, tracked in runs that train identically",
+            low=1e-3,
+            high=1e4,
+        ),
+        Param(
             "itmtl_candidates",
             "list",
             ["sum", "pcgrad"],
-            "IT-MTL's candidate shared updates",
+            "IT-MTL's candidate shared gradients",
             choices=("sum", "pcgrad", "mgda"),
+        ),
+        Param(
+            "timing_repeats",
+            "int",
+            help="timings of each method's compute per seed (the fastest is kept)",
+            low=1,
+            high=100,
+            by_mode={"smoke": 1, "default": 1, "full": 3},
         ),
         Param(
             "ground_truth",
             "str",
             "auto",
-            "'auto': read results/03_task_grouping when computed at these parameters, else recompute; "
-            "'recompute': always train the subset networks here",
+            "'auto': read results/03_task_grouping when computed at these "
+            "parameters, else recompute; 'recompute': always train the subset networks here",
             choices=("auto", "recompute"),
         ),
     ),
@@ -72,28 +117,91 @@ SPEC = StudySpec(
 )
 
 PAPER = {
-    "C1": "TAG (Fifty et al. 2021, arXiv 2109.04617) groups by these affinities; no correlation with true gains "
-    "reported; a later benchmark (arXiv 2301.02873) found it weak",
-    "C2.regret": "arXiv 2109.04617: TAG's groups reach 10.0% lower test loss than one all-task network on "
-    "Taskonomy",
-    "C2.compute": "arXiv 2109.04617: choosing groups by TAG is 11.6x faster than by HOA on Taskonomy",
-    "C3.equal": "Fifty et al. 2020 (arXiv 2010.15413): IT-MTL improves on its baselines; no number read",
-    "C3.pcgrad": "arXiv 2010.15413: IT-MTL improves on PCGrad alone; no number read",
+    "C1": "TAG (Fifty et al. 2021, arXiv 2109.04617) groups tasks by these affinities but reports no correlation "
+    "with the true pairwise gains; a later benchmark (arXiv 2301.02873) found it weak",
+    "C2.regret": "direction only: arXiv 2109.04617 presents affinity groupings as better than uninformed ones; "
+    "no random-grouping number read",
+    "C2.all": "arXiv 2109.04617, Taskonomy: TAG's groups about 10% (10.0%) lower total test loss than one "
+    "all-task network",
+    "C2.compute": "arXiv 2109.04617, Taskonomy: choosing groups with TAG is 11.6x faster than with HOA",
+    "C3.equal": "Fifty et al. 2020 (arXiv 2010.15413): IT-MTL improves on its baselines (direction; no number "
+    "read: only the abstract was reachable)",
+    "C3.pcgrad": "arXiv 2010.15413: IT-MTL on top of PCGrad improves on PCGrad (direction; no number read)",
 }
 """What the papers reported for each claim."""
 
+THRESHOLDS = dict.fromkeys(("C1", "C2.regret", "C2.all", "C3.equal", "C3.pcgrad"), 0.0) | {"C2.compute": 1.0}
+"""The side of each claim's threshold is in the notebook; C2.compute's 1 means 'no cheaper than HOA'."""
 
 METHODS = ("single", "equal", "pcgrad", "itmtl")
 """One network per task; hard sharing with equal weights (tracked), PCGrad, and IT-MTL."""
 
+ADAM = "Adam (training update)"
+"""The label of the optimizer's lookahead in tables and figures; SGD rows are labelled by their step."""
+
+
+def lookahead_label(tracked: str) -> str:
+    """A tracker's lookahead label (``"optimizer"``, ``"sgd 0.001"``) as tables and figures show it."""
+    return ADAM if tracked == "optimizer" else tracked.replace("sgd", "SGD")
+
+
+def sgd_label(eta: float) -> str:
+    """The label of a plain SGD lookahead of step ``eta``."""
+    return lookahead_label(f"sgd {eta:g}")
+
+
+def protocol(p: Params, seeds: Sequence[int]) -> pd.DataFrame:
+    """The study's protocol from the resolved parameters (shown before any result)."""
+    n, step = len(p.tasks), f"{p.lookahead_lr:g}"
+    look = (
+        f"one Adam step from the optimizer's current state (moments, step count) at learning rate {step}, "
+        "as if the shared gradient were task i's alone"
+        if p.lookahead == "optimizer"
+        else f"a plain SGD step of size {step}"
+    )
+    rows = {
+        "data": f"{p.dataset}, {p.n_train} training pairs (val and test: a quarter each); tasks {', '.join(p.tasks)}",
+        "networks": f"hard sharing: MLP trunk of {p.depth} x {p.width} units, a linear head per task",
+        "ground truth (study 03)": f"{2**n - 1 + n} subset networks per seed, Adam lr {p.lr:g}, batch "
+        f"{p.batch_size}, {p.epochs} epochs, each at its best validation epoch",
+        "joint runs": f"equal weights (tracked), PCGrad, IT-MTL, one network per task: Adam lr {p.lr:g}, batch "
+        f"{p.batch_size}, at most {p.joint_epochs} epochs, stop after {p.patience} without a lower summed "
+        "validation loss, best epoch restored",
+        "seeds": f"{len(seeds)} ({seeds[0]} to {seeds[-1]})",
+        "lookahead (TAG)": f"Z(i -> j) = 1 - L_j(shared + u_i) / L_j(shared), heads as they are; u_i = {look}; "
+        f"on the training batch, every {p.every} steps; affinity = mean Z over the run",
+        "sensitivity rows": "the same tracked run with plain SGD lookaheads of "
+        + ", ".join(f"{p.lookahead_lr * f:g}" for f in p.sgd_factors),
+        "IT-MTL": f"candidates {', '.join(p.itmtl_candidates)}; each step the one with the highest total "
+        f"transference sum_j (1 - L_j(after) / L_j(before)); lookahead as above",
+        "grouping (TAG)": "full-size groups of >= 2 tasks (TAG excludes singletons), a task's score = mean "
+        "affinity onto it from the others; exact selection per budget "
+        + ", ".join(f"{b:g}" for b in task_grouping.budgets(n)),
+        "compute": "network-epochs counted, and seconds timed on one thread (fastest of "
+        f"{p.timing_repeats}): the tracked joint run vs HOA's networks (singles, pairs, half singles) "
+        f"for {p.epochs} epochs",
+        "thresholds": "C1: rho > 0; C2.regret: affinity - random < 0; C2.all: affinity vs one all-task "
+        "network < 0%; C2.compute: HOA / affinity > 1; C3: delta_m difference > 0",
+    }
+    return pd.DataFrame({"item": list(rows), "value": list(rows.values())}).set_index("item")
+
+
+def sgd_steps(p: Params) -> tuple[float, ...]:
+    """The plain SGD lookaheads of the sensitivity rows: ``lookahead_lr`` times each of ``sgd_factors``
+    (the study's own lookahead left out when it is one of them)."""
+    steps = (p.lookahead_lr * f for f in p.sgd_factors)
+    return tuple(e for e in steps if not (p.lookahead == "sgd" and e == p.lookahead_lr))
+
 
 def run_config(p: Params, method: str, seed: int, device: str = "cpu") -> RunConfig:
-    """One joint run of study 03's all-task network (or one network per task for ``single``); the
-    equal-weight run measures transference every ``every`` steps."""
+    """One joint run of study 03's all-task network (or one network per task for ``single``) with early
+    stopping; the equal-weight run measures transference every ``every`` steps, with the study's lookahead
+    and, on the same steps, the SGD lookaheads of the sensitivity rows."""
     weighting = {"single": "equal", "equal": "equal", "pcgrad": "pcgrad"}.get(method) or {
         "name": "itmtl",
         "lr": p.lookahead_lr,
         "candidates": list(p.itmtl_candidates),
+        "lookahead": p.lookahead,
     }
     return RunConfig(
         seed=seed,
@@ -104,8 +212,8 @@ def run_config(p: Params, method: str, seed: int, device: str = "cpu") -> RunCon
             "width": p.width,
             "depth": p.depth,
         },
-        fit=FitConfig(epochs=p.epochs, lr=p.lr, batch_size=p.batch_size, weighting=weighting),
-        track=TrackConfig(p.every, p.lookahead_lr) if method == "equal" else None,
+        fit=FitConfig(p.joint_epochs, p.lr, p.batch_size, weighting, patience=p.patience),
+        track=TrackConfig(p.every, p.lookahead_lr, p.lookahead, sgd_steps(p)) if method == "equal" else None,
     )
 
 
@@ -115,51 +223,69 @@ def run_configs(p: Params, seeds: Sequence[int], device: str = "cpu") -> dict[tu
 
 
 def step_size_configs(p: Params, seeds: Sequence[int], factors: Sequence[float], device: str = "cpu") -> dict:
-    """The tracked equal-weight run again with the lookahead step ``lookahead_lr * factor``, keyed
-    ``(eta, seed)``: the runs train identically, only the lookahead differs."""
+    """The tracked equal-weight run with only a plain SGD lookahead of ``lookahead_lr * factor``, keyed
+    ``(eta, seed)`` (the runs train identically; :func:`run_config` measures them all in one run)."""
     return {
         (p.lookahead_lr * f, s): dataclasses.replace(
-            run_config(p, "equal", s, device), track=TrackConfig(p.every, p.lookahead_lr * f)
+            run_config(p, "equal", s, device), track=TrackConfig(p.every, p.lookahead_lr * f, "sgd")
         )
         for f in factors
         for s in seeds
     }
 
 
-def compute_vs_pairs(
-    configs: dict[int, RunConfig], every: int, lr: float, n_tasks: int, epochs: int
-) -> pd.DataFrame:
-    """Per seed: :func:`tracking_overhead` of its config, the affinity method's compute in network-epochs
-    (one joint run times the overhead) and the ratio of HOA's pair training (``n(n-1)/2`` networks x
-    ``epochs``) to it. Columns: seed, plain_s, tracked_s, overhead, affinity_compute, ratio_vs_HOA_pairs."""
-    rows = []
-    for seed, config in configs.items():
-        plain, tracked = tracking_overhead(config, every, lr)
-        rows.append({"plain_s": plain, "tracked_s": tracked, "seed": seed, "overhead": tracked / plain})
-    table = pd.DataFrame(rows)
-    table["affinity_compute"] = epochs * table.overhead
-    table["ratio_vs_HOA_pairs"] = n_tasks * (n_tasks - 1) // 2 * epochs / table.affinity_compute
-    return table
+def time_compute(config: dict) -> pd.DataFrame:
+    """One seed's compute, timed on one thread (fastest of ``repeats``): the joint run tracked with the
+    study's lookahead alone (``run``: a :meth:`RunConfig.to_dict`), of which the seconds spent measuring,
+    and HOA's networks trained at once (:func:`~mtlkit.transference.time_hoa_networks`; ``truth``: a
+    study-03 ground-truth config). Rows ``what, seconds``."""
+    run = RunConfig.from_dict(config["run"])
+    run = dataclasses.replace(run, track=dataclasses.replace(run.track, sgd=()))
+    tracked, measuring = tracking_overhead(run, config["repeats"])
+    hoa = time_hoa_networks(config["truth"], config["repeats"])
+    what = ["tracked joint run", "of which measuring", "HOA networks"]
+    return pd.DataFrame({"what": what, "seconds": [tracked, measuring, hoa]})
+
+
+def timing_configs(p: Params, seeds: Sequence[int]) -> dict[tuple, dict]:
+    """:func:`time_compute` configs keyed ``(seed,)``: the tracked equal run and the ground truth's data."""
+    return {
+        (s,): {
+            "run": run_config(p, "equal", s).to_dict(),
+            "truth": task_grouping.truth_config(p, s),
+            "repeats": p.timing_repeats,
+        }
+        for s in seeds
+    }
+
+
+def compute_table(timing: pd.DataFrame, epochs_run: pd.Series, p: Params) -> pd.DataFrame:
+    """Per seed: seconds of each part, HOA's and the affinity method's network-epochs (the joint run's
+    epochs actually run; HOA: its networks x ``epochs``) and both ratios, HOA over affinity."""
+    t = timing.pivot_table(index="seed", columns="what", values="seconds")
+    t["overhead"] = t["tracked joint run"] / (t["tracked joint run"] - t["of which measuring"])
+    t["affinity network-epochs"] = epochs_run.reindex(t.index).astype(float)
+    t["HOA network-epochs"] = float(len(hoa_members(p.tasks)) * p.epochs)
+    t["ratio (network-epochs)"] = t["HOA network-epochs"] / t["affinity network-epochs"]
+    t["ratio (time)"] = t["HOA networks"] / t["tracked joint run"]
+    return t
 
 
 def affinity_heatmaps(z: pd.DataFrame, epochs: Sequence[int]) -> plt.Figure:
     """Inter-task affinity (``Z`` averaged over the steps of an epoch and over seeds) at several epochs:
-    row = source task (the one stepped on), column = target (the one whose loss changes). Epochs with no
-    measured step are left out."""
+    row = source task (the one stepped on), column = target. Epochs with no measured step are left out."""
     epochs = [e for e in epochs if (z.epoch == e).any()] or sorted(z.epoch.unique())[-1:]
     fig, axes = plt.subplots(1, len(epochs), figsize=(4.2 * len(epochs) + 1, 3.9), squeeze=False)
     mats = [z[z.epoch == e].groupby(["source", "target"]).value.mean().unstack() for e in epochs]
     lim = max(float(np.nanmax(np.abs(m.to_numpy()))) for m in mats)
-    # Z scales with the lookahead step: annotate in units of a power of ten so small values stay readable
-    power = int(np.floor(np.log10(lim))) if lim > 0 else 0
+    power = int(np.floor(np.log10(lim))) if lim > 0 else 0  # annotate in units of a power of ten
     label = "Z (source -> target)" + (f", x 1e{power}" if power else "")
     for k, (ax, e, m) in enumerate(zip(axes[0], epochs, mats)):
         last = k == len(epochs) - 1
-        scaled = m / 10.0**power
-        diverging_heatmap(scaled, ax, lim / 10.0**power, ".2f", label, cbar=last, annot_kws={"size": 7})
-        ax.set_title(f"epoch {e}")
-        ax.set_xlabel("target")
-        ax.set_ylabel("source" if k == 0 else "")
+        diverging_heatmap(
+            m / 10.0**power, ax, lim / 10.0**power, ".2f", label, cbar=last, annot_kws={"size": 7}
+        )
+        ax.set(title=f"epoch {e}", xlabel="target", ylabel="source" if k == 0 else "")
     fig.tight_layout()
     return fig
 
@@ -172,9 +298,11 @@ def affinity_series(z: pd.DataFrame, pairs: Sequence[tuple[str, str]], n_seeds: 
     for src, tgt in pairs:
         band(ax, per[(per.source == src) & (per.target == tgt)], f"{src} -> {tgt}")
     ax.axhline(0, color="k", lw=1, ls="--")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("lookahead transference Z")
-    ax.set_title(f"Transference over training ({n_seeds} seeds, 95% band)")
+    ax.set(
+        xlabel="epoch",
+        ylabel="lookahead transference Z",
+        title=f"Transference over training ({n_seeds} seeds)",
+    )
     ax.legend(frameon=False, fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     return fig
@@ -186,7 +314,7 @@ def affinity_vs_gain(pairs: pd.DataFrame, rho: float) -> plt.Figure:
     sns.scatterplot(data=pairs, x="affinity", y="gain", hue="task", ax=ax, s=60)
     ax.axhline(0, color="k", lw=0.8, ls="--")
     ax.axvline(0, color="k", lw=0.8, ls="--")
-    ax.set_xlabel("averaged affinity  partner -> task  (one joint run)")
+    ax.set_xlabel("averaged affinity  partner -> task  (one joint run, Adam lookahead)")
     ax.set_ylabel("ground truth: test-loss gain of task\nwhen trained with partner (study 03)")
     ax.set_title(f"Spearman rho = {rho:.2f} (seed-averaged affinities)")
     ax.legend(title="task", frameon=False, fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
@@ -200,35 +328,27 @@ def itmtl_figure(dm: pd.DataFrame, choices: pd.DataFrame, methods: Sequence[str]
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
     plot_intervals(summarize(dm, ["method"], "delta_m"), "method", ax=a, order=methods)
     a.axhline(0, color="k", lw=1, ls="--")
-    a.set_xlabel("")
-    a.set_ylabel("delta_m vs one network per task (%)")
-    a.set_title(f"Test accuracy, {n_seeds} seeds")
+    a.set(xlabel="", ylabel="delta_m vs one network per task (%)", title=f"Test accuracy, {n_seeds} seeds")
     for candidate, g in choices.groupby("candidate", sort=False):
         band(b, g, candidate)
     b.legend(title="candidate", frameon=False)
-    b.set_xlabel("epoch")
-    b.set_ylim(-0.02, 1.02)
-    b.set_ylabel("share of steps choosing it")
-    b.set_title("IT-MTL's choice over training")
+    b.set(xlabel="epoch", ylim=(-0.02, 1.02), ylabel="share of steps choosing it", title="IT-MTL's choices")
     fig.tight_layout()
     return fig
 
 
-def step_size_figure(sensitivity: pd.DataFrame, default: float, n_seeds: int) -> plt.Figure:
-    """Correlation of averaged affinity with the true gain against the lookahead step size (95% intervals
-    across seeds), over all ordered pairs and within each target task."""
-    long = sensitivity.melt(id_vars=["eta", "seed"], value_vars=["rho", "rho_within"], var_name="pairs")
+def step_size_figure(sensitivity: pd.DataFrame, order: Sequence[str], n_seeds: int) -> plt.Figure:
+    """Correlation of averaged affinity with the true gain for each lookahead (95% intervals across seeds),
+    over all ordered pairs and within each target task."""
+    long = sensitivity.melt(id_vars=["lookahead", "seed"], value_vars=["rho", "rho_within"], var_name="pairs")
     long["pairs"] = long.pairs.map({"rho": "all ordered pairs", "rho_within": "within each target"})
-    summary = summarize(long, ["eta", "pairs"])
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    order = sorted(summary.eta.unique())
-    plot_intervals(summary, "eta", "pairs", ax=ax, order=order)
-    ax.set_xticklabels([f"{e:g}" + (" (default)" if np.isclose(e, default) else "") for e in order])
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    plot_intervals(summarize(long, ["lookahead", "pairs"]), "lookahead", "pairs", ax=ax, order=order)
     ax.axhline(0, color="black", lw=0.8, ls="--")
     ax.set(
-        xlabel="lookahead step size eta",
+        xlabel="lookahead update",
         ylabel="Spearman rho: affinity vs true gain",
-        title=f"Affinity vs true gain ({n_seeds} seeds, 95% CI)",
+        title=f"Affinity vs true gain by lookahead ({n_seeds} seeds, 95% CI)",
     )
     fig.tight_layout()
     return fig
