@@ -53,7 +53,7 @@ def gain_correlation(
 ) -> pd.Series:
     """Per seed, the Spearman correlation between ``column`` of ``per_seed`` (rows ``seed, source,
     target``: e.g. averaged affinity or gradient cosine) and the ground-truth gain of the target task
-    trained with the source (:func:`mtlkit.grouping.pairwise_gains`).
+    trained with the source (:func:`mtlkit.selection.pairwise_gains`).
 
     With ``within``, the correlation is taken *within each target* (how well ``column`` ranks a task's
     partners) and averaged over targets: the comparison a grouping needs, since a task is served by its
@@ -148,7 +148,7 @@ def relative_totals(
     results: pd.DataFrame, method: str, reference: str, budgets: Sequence[float]
 ) -> pd.Series:
     """Per seed, ``method``'s total test loss relative to ``reference``'s in percent, averaged over
-    ``budgets`` (``results``: :func:`mtlkit.grouping.compare_methods`; ``reference`` at the same budget,
+    ``budgets`` (``results``: :func:`mtlkit.selection.compare_methods`; ``reference`` at the same budget,
     or at its only one, e.g. one all-task network)."""
     per = results.groupby(["method", "budget", "seed"]).test_total.mean()
     ref = per.loc[reference]

@@ -5,8 +5,8 @@ and the helpers behind the claims compute what they say."""
 import pandas as pd
 import pytest
 
-from mtlkit.grouping import network_epochs
 from mtlkit.params import validate
+from mtlkit.selection import network_epochs
 from mtlkit.session import Params
 from mtlkit.studies import STUDIES
 from mtlkit.studies import transference as study04
