@@ -344,6 +344,7 @@ def step_size_figure(sensitivity: pd.DataFrame, order: Sequence[str], n_seeds: i
     long["pairs"] = long.pairs.map({"rho": "all ordered pairs", "rho_within": "within each target"})
     fig, ax = plt.subplots(figsize=(7, 3.8))
     plot_intervals(summarize(long, ["lookahead", "pairs"]), "lookahead", "pairs", ax=ax, order=order)
+    ax.set_xticklabels([str(o).replace(" (", "\n(") for o in order])
     ax.axhline(0, color="black", lw=0.8, ls="--")
     ax.set(
         xlabel="lookahead update",
