@@ -48,6 +48,8 @@ from mtlkit.seeding import seed_everything
 from mtlkit.train import evaluate, fit
 
 VARIANTS = ("none", *SMALL_HEADS, "large", "pseudo", "wide")
+KEYS = ("dataset", "architecture", "variant", "gamma", "alpha", "seed")
+"""The key columns of a front's runs: a front is one ``(dataset, architecture, variant, gamma, seed)``."""
 
 
 @dataclass(frozen=True)
@@ -237,3 +239,32 @@ def hypervolumes(
         ref = refs[(k["dataset"], k["seed"])]
         rows.append({**k, "hypervolume": hypervolume_2d(pts, ref) / (ref[0] * ref[1])})
     return pd.DataFrame(rows)
+
+
+def differences(
+    hv: pd.DataFrame, a: tuple[str, float], b: tuple[str, float], datasets: Sequence[str], arch: str = "hard"
+) -> pd.Series:
+    """Per seed: hypervolume of variant ``a = (name, gamma)`` minus that of ``b``, averaged over
+    ``datasets`` (same seed = same data draw and base initialisation)."""
+    d = hv[(hv.architecture == arch) & hv.dataset.isin(datasets)]
+    wide = d.pivot_table(index=["dataset", "seed"], columns=["variant", "gamma"], values="hypervolume")
+    return (wide[a] - wide[b]).groupby("seed").mean()
+
+
+def best_epochs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The restored best epoch of every run, one row per run (its :data:`KEYS` and ``best_epoch``)."""
+    rows = runs[(runs.epoch == 0) & (runs.metric == "best_epoch")]
+    return rows[list(KEYS)].assign(best_epoch=rows.value.to_numpy())
+
+
+def gains(
+    hv: pd.DataFrame,
+    runs: Sequence[tuple[str, float]],
+    base: tuple[str, float],
+    datasets: Sequence[str],
+    arch: str = "hard",
+) -> pd.DataFrame:
+    """:func:`differences` of each ``(variant, gamma)`` in ``runs`` against ``base``, stacked: rows
+    ``seed, gain, variant`` (``variant`` holds the ``(name, gamma)`` pair)."""
+    frames = [differences(hv, r, base, datasets, arch).rename("gain").reset_index() for r in runs]
+    return pd.concat([f.assign(variant=[r] * len(f)) for f, r in zip(frames, runs)], ignore_index=True)
