@@ -60,7 +60,7 @@ SPEC = StudySpec(
     paper="Wang, Zhao, Dai, Fifty, Lin, Hong, Chi 2020, Small Towers Make Big Differences, arXiv 2008.05808",
     figure="hypervolume",
     params=COMMON
-    + sizes(seeds=(2, 5, 10), epochs=(4, 200, 300), n_train=(200, 1000, 5000))
+    + sizes(seeds=(2, 5, 10), epochs=(4, 200, 300), n_train=(200, 800, 5000))
     + (
         _sized("patience", "int", "early stopping: epochs without a better val loss", (2, 10, 20), low=1),
         _sized("digits", "str", "primary data set", ("multidigits",) * 2 + ("overlaid",), choices=DIGIT_DATA),
@@ -310,8 +310,8 @@ def gamma_table(hv: pd.DataFrame, p: dict) -> pd.DataFrame:
 
 
 def fronts_figure(test_loss: pd.DataFrame, p: dict) -> plt.Figure:
-    """Seed-averaged test losses over the weight sweep: one panel per data set and architecture, one curve
-    per variant (at the main gamma; lower left is better on both tasks)."""
+    """Seed-averaged test losses over the weight sweep (log axes): one panel per data set and architecture,
+    one curve per variant (at the main gamma; lower left is better on both tasks)."""
     tasks, g = task_names(p), p["aux_weight"]
     keep = test_loss[
         test_loss.gamma.isin([g, NONE_GAMMA, PSEUDO_GAMMA])
@@ -327,7 +327,8 @@ def fronts_figure(test_loss: pd.DataFrame, p: dict) -> plt.Figure:
         for v in [v for v in VARIANTS if v in mean.index.get_level_values(0)]:
             m = mean.loc[v].sort_index()
             ax.plot(m[t1], m[t2], "o-", color=colors[v], label=v, ms=4, lw=1.2)
-        ax.set(title=f"{ds} · {arch}", xlabel=f"{t1} test loss", ylabel=f"{t2} test loss")
+        ax.set(title=f"{ds} · {arch}", xlabel=f"{t1} test loss", ylabel=f"{t2} test loss", xscale="log")
+        ax.set_yscale("log")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), title="variant", frameon=False, loc="center right")
     fig.tight_layout(rect=(0, 0, 0.9, 1))
     return fig
