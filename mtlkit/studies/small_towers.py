@@ -1,86 +1,91 @@
-"""Study 02 - small towers (Wang et al. 2020, arXiv 2008.05808): small self-auxiliary towers, dropped at
-inference, against large towers and a parameter-count control, for shared-bottom and MMoE models,
-compared by the hypervolume of their test-loss Pareto fronts.
+"""Study 02 - small towers (Wang et al. 2020, arXiv 2008.05808): small self-auxiliary heads, dropped at
+inference, against same-size auxiliary towers, pseudo-task augmentation and a parameter-count control,
+compared by the hypervolume of their test-loss Pareto fronts. MultiDigits (MultiMNIST-style overlaid
+MNIST pairs in full mode) with a LeNet-style shared bottom is the primary data set; the synthetic
+correlated-regression pair with hard sharing and MMoE is an extension the paper did not verify.
 
-The experiment's pieces are in :mod:`mtlkit.fronts`; this module holds the study's declared parameters
-(:data:`SPEC`), its grid of runs (:func:`run_configs`) and its figures.
+The experiment's pieces are in :mod:`mtlkit.fronts`; this module holds the declared parameters
+(:data:`SPEC`), what the paper reported (:data:`PAPER`), the grid of runs (:func:`run_configs`), the run
+itself (:func:`train_point`), the analysis (:func:`hypervolume_table`, :func:`make_claims`) and the
+figures.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from mtlkit.data import make_data
 from mtlkit.data.multidigits import TASKS
-from mtlkit.fronts import VARIANTS, small_tower, weight_grid, wide_tower
+from mtlkit.fronts import (
+    VARIANTS,
+    Variant,
+    differences,
+    gains,
+    head_sizes,
+    hypervolumes,
+    reference_point,
+    shapes,
+    train_variant,
+    weight_grid,
+    wide_tower,
+)
+from mtlkit.models.towers import SMALL_HEADS, count_parameters
 from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import plot_intervals
-from mtlkit.runs import AuxConfig, FitConfig, RunConfig
-from mtlkit.stats import summarize
+from mtlkit.runs import FitConfig, RunConfig
+from mtlkit.stats import Claim, at_last_epoch, summarize
 from mtlkit.studies.common import COMMON, sizes
+from mtlkit.train import evaluate
+
+DIGIT_DATA = ("multidigits", "overlaid")
+"""The primary data: two 8x8 digits side by side (MultiDigits), or MultiMNIST-style overlaid MNIST pairs."""
+HEADS_BY_MODE = (["linear"], ["linear", "bottleneck"], list(SMALL_HEADS))
+GAMMAS_BY_MODE = ([1.0], [1.0, 4.0], [0.5, 1.0, 3.0, 4.0])
+CORR_BY_MODE = ([0.5], [0.5], [0.0, 0.5, 1.0])
+
+
+def _sized(name: str, kind: str, help: str, values: tuple, **kw: object) -> Param:
+    """A parameter whose value is set per mode: ``values`` = (smoke, default, full)."""
+    return Param(name, kind, help=help, by_mode=dict(zip(("smoke", "default", "full"), values)), **kw)
+
 
 SPEC = StudySpec(
     name="02_small_towers",
     title="02 - Small towers: under-parameterized self-auxiliary heads and the Pareto front",
     paper="Wang, Zhao, Dai, Fifty, Lin, Hong, Chi 2020, Small Towers Make Big Differences, arXiv 2008.05808",
-    figure="fronts",
+    figure="hypervolume",
     params=COMMON
-    + sizes(seeds=(2, 5, 10), epochs=(3, 15, 100), n_train=(200, 1000, 5000))
+    + sizes(seeds=(2, 5, 10), epochs=(4, 200, 300), n_train=(200, 800, 5000))
     + (
-        Param(
-            "correlations",
-            "floats",
-            [0.0, 0.5, 1.0],
-            "requested task correlations of the synthetic data",
-            low=-1.0,
-            high=1.0,
+        _sized("patience", "int", "early stopping: epochs without a better val loss", (2, 10, 20), low=1),
+        _sized("digits", "str", "primary data set", ("multidigits",) * 2 + ("overlaid",), choices=DIGIT_DATA),
+        Param("digit_tasks", "list", ["left", "right"], "the two digit tasks", choices=tuple(TASKS)),
+        _sized("n_weights", "int", "task weightings alpha per front", (2, 3, 11), low=2, high=1000),
+        _sized(
+            "heads", "list", "small heads; the first meets the baselines", HEADS_BY_MODE, choices=SMALL_HEADS
         ),
-        Param(
-            "digit_tasks",
-            "list",
-            ["left", "sum_parity"],
-            "the MultiDigits pair (two tasks)",
-            choices=tuple(TASKS),
+        Param("aux_weight", "float", 2.0, "gamma: loss weight of each auxiliary head", low=0.0, high=100.0),
+        _sized(
+            "gammas", "floats", "more gammas, first head (sensitivity)", GAMMAS_BY_MODE, low=0.0, high=100.0
         ),
-        Param(
-            "n_weights",
-            "int",
-            help="task weightings alpha per front",
-            low=2,
-            high=1000,
-            by_mode={"smoke": 2, "default": 7, "full": 11},
+        _sized("correlations", "floats", "synthetic task correlations", CORR_BY_MODE, low=-1.0, high=1.0),
+        Param("width", "int", 50, "shared representation / expert width", low=2, high=65536),
+        Param("tower", "int", 50, "main tower: two hidden layers of this width", low=1, high=65536),
+        _sized(
+            "channels", "int", "LeNet: channels of the 1st conv (2x in the 2nd)", (6, 6, 10), low=1, high=999
         ),
-        Param("width", "int", 16, "shared-bottom width / expert width", low=2, high=65536),
-        Param("tower", "int", 8, "main tower: two hidden layers of this width", low=1, high=65536),
-        Param("n_experts", "int", 4, "MMoE experts", low=1, high=256),
-        Param(
-            "small_fraction",
-            "float",
-            0.0,
-            "small tower: 0 = linear, else hidden width / main tower width",
-            low=0.0,
-            high=1.0,
-        ),
-        Param(
-            "aux_weight",
-            "float",
-            1.0,
-            "gamma: loss weight of the auxiliary towers",
-            low=0.0,
-            high=100.0,
-        ),
-        Param(
-            "lr",
-            "float",
-            0.05,
-            "SGD (momentum 0.9) learning rate, as in the paper's code",
-            low=1e-8,
-            high=10.0,
-        ),
+        _sized("kernel", "int", "LeNet: convolution kernel size", (3, 3, 5), low=1, high=15),
+        Param("bottleneck", "int", 8, "units of the bottleneck head", low=1, high=65536),
+        Param("pool", "int", 2, "adjacent units averaged by the pooled head", low=1, high=65536),
+        Param("n_pseudo", "int", 2, "pseudo-task towers per task", low=1, high=64),
+        Param("n_experts", "int", 4, "MMoE experts (extension)", low=1, high=256),
+        Param("lr", "float", 0.05, "SGD (momentum 0.9) learning rate, digits", low=1e-8, high=10.0),
+        Param("ext_lr", "float", 0.01, "Adam learning rate, synthetic extension", low=1e-8, high=10.0),
         Param("batch_size", "int", 128, "minibatch size", low=1, high=10**6),
     ),
     checks=(
@@ -88,137 +93,264 @@ SPEC = StudySpec(
             lambda p: len(p["digit_tasks"]) == 2,
             "parameter 'digit_tasks' = {digit_tasks}: give exactly two tasks",
         ),
+        (lambda p: p["pool"] <= p["width"], "parameter 'pool' = {pool} must be at most 'width' = {width}"),
     ),
 )
 
 PAPER = {
-    "C1.hard": "Wang et al. 2020 (arXiv 2008.05808), Fig. 4-5: small self-auxiliary towers move the shared-bottom "
-    "model's Pareto front outward on MultiMNIST, MultiFashion and MovieLens (compared visually, no hypervolume)",
-    "C1.mmoe": "an extension: arXiv 2008.05808's use of MMoE is unverified",
-    "C2": "arXiv 2008.05808: front quality improves as the auxiliary tower shrinks, then worsens; same-size "
-    "auxiliary towers help less",
-    "C3": "arXiv 2008.05808: the gain is not a matter of parameter count (its heads are about 9% of a tower)",
-    "C4": "an extension: the paper makes no claim about task correlation",
+    "D1.linear": "Wang et al. 2020 (arXiv 2008.05808), Fig. 4: on MultiMNIST a linear self-auxiliary head (510 "
+    "parameters, 9.1% of the Dense 50-50-10 tower; gamma = 2) moves the shared-bottom front outward on both "
+    "tasks; fronts compared visually, no hypervolume reported",
+    "D1.bottleneck": "arXiv 2008.05808, Fig. 4 and code: a bottleneck head of 8 units (498 parameters) on "
+    "MultiMNIST moves the front outward; no number reported",
+    "D1.pooled": "arXiv 2008.05808: average pooling then linear is its MovieLens head (11 parameters); "
+    "not reported on MultiMNIST",
+    "D2": "arXiv 2008.05808: front quality improves as the auxiliary tower shrinks, then worsens; same-size "
+    "auxiliary towers help less than small ones (no number read; in the released code they are never trained)",
+    "D3": "arXiv 2008.05808: small heads beat pseudo-task augmentation (2-4 extra full-size towers; Meyerson & "
+    "Miikkulainen 2018) (no number read; in the released code those towers are never trained)",
+    "D4": "not in the paper: a control of ours; the paper attributes the gain to under-parameterized heads "
+    "(about 9% of a tower), not to extra parameters",
+    "E1.hard": "extension, not in the paper: the MMoE synthetic generator (Ma et al. 2018) is in the paper's "
+    "code, its use in the paper unverified",
+    "E1.mmoe": "extension, not in the paper: arXiv 2008.05808's use of MMoE is unverified",
 }
 """What the paper reported for each claim."""
 
-
-ARCHITECTURES = ("hard", "mmoe")
+DIGITS = "digits"
+NONE_GAMMA, PSEUDO_GAMMA = 0.0, 1.0  # the 'gamma' key of the base/wide runs and of the pseudo-task runs
 
 
 def datasets(p: dict) -> dict[str, dict]:
-    """The data sets by label: one synthetic pair of tasks per requested correlation, and the digits pair."""
-    out = {f"corr={c:g}": {"name": "correlated", "correlation": c} for c in p["correlations"]}
-    out["digits"] = {"name": "multidigits", "tasks": p["digit_tasks"]}
+    """The data sets by label: the digits pair (primary) and one synthetic pair per correlation."""
+    out = {DIGITS: {"name": p["digits"], "tasks": list(p["digit_tasks"])}}
+    out.update({f"corr={c:g}": {"name": "correlated", "correlation": c} for c in p["correlations"]})
     return out
 
 
 def task_names(p: dict) -> dict[str, list[str]]:
     """The two task names of each data set."""
-    return {
-        ds: (["y1", "y2"] if spec["name"] == "correlated" else list(p["digit_tasks"]))
+    return {ds: spec.get("tasks", ["y1", "y2"]) for ds, spec in datasets(p).items()}
+
+
+def base_variant(p: dict, name: str = "none", gamma: float | None = None) -> Variant:
+    """A :class:`~mtlkit.fronts.Variant` with the study's head sizes."""
+    gamma = p["aux_weight"] if gamma is None else gamma
+    return Variant(name, gamma, p["n_pseudo"], p["bottleneck"], p["pool"])
+
+
+def model_spec(p: dict, ds: str, arch: str) -> dict:
+    """The base model of data set ``ds``: a LeNet bottom for the digits, an MLP bottom or MMoE otherwise."""
+    model = {"architecture": arch, "width": p["width"], "tower": [p["tower"]] * 2}
+    if ds == DIGITS:
+        return {**model, "trunk": "lenet", "channels": p["channels"], "kernel": p["kernel"]}
+    return {**model, "trunk": "mlp", "depth": 1, "n_experts": p["n_experts"]}
+
+
+@dataclass(frozen=True)
+class PointConfig:
+    """One point of a front: the base run (data, model, training, seed) and what is added to it."""
+
+    run: RunConfig
+    variant: Variant
+
+    def to_dict(self) -> dict:
+        return {"run": self.run.to_dict(), "variant": self.variant.to_dict()}
+
+
+def train_point(config: PointConfig) -> pd.DataFrame:
+    """Train one point (:func:`~mtlkit.fronts.train_variant`) and return tidy rows: the main tasks'
+    history (``epoch`` >= 1), and the served model's val/test metrics, the restored best epoch
+    (``split == "val"``, ``task == "all"``, ``metric == "best_epoch"``) and the trained and served
+    parameter counts (``epoch`` = 0)."""
+    run = config.run
+    data = make_data(**run.data).to(run.device)
+    fit_kw = {k: v for k, v in asdict(run.fit).items() if k != "weighting"}
+    weights = run.fit.weighting["weights"]
+    hist, net, served = train_variant(data, run.model, fit_kw, config.variant, weights, run.seed)
+    hist = hist[hist.task.isin(data.task_names) & hist.metric.isin(["loss", "accuracy"])]
+    extra = [
+        ("val", "all", "best_epoch", float(hist.attrs["best_epoch"])),
+        ("train", "all", "parameters", float(count_parameters(net))),
+        ("test", "all", "parameters", float(count_parameters(served))),
+    ]
+    final = pd.concat(
+        [evaluate(served, data, s) for s in ("val", "test")]
+        + [pd.DataFrame(extra, columns=["split", "task", "metric", "value"])],
+        ignore_index=True,
+    ).assign(epoch=0)
+    return pd.concat([hist, final], ignore_index=True)
+
+
+def variants(p: dict, ds: str) -> list[tuple[str, str, float]]:
+    """``(architecture, variant, gamma)`` of every front of data set ``ds``."""
+    g, h = p["aux_weight"], p["heads"][0]
+    if ds != DIGITS:
+        return [(a, v, gg) for a in ("hard", "mmoe") for v, gg in (("none", NONE_GAMMA), (h, g))]
+    out = [("none", NONE_GAMMA), *((k, g) for k in p["heads"]), ("large", g), ("pseudo", PSEUDO_GAMMA)]
+    out += [("wide", NONE_GAMMA), *((h, gg) for gg in p["gammas"] if gg != g)]
+    return [("hard", v, gg) for v, gg in out]
+
+
+def run_configs(p: dict, seeds: Sequence[int], device: str = "cpu") -> dict[tuple, PointConfig]:
+    """Every run, keyed :data:`KEYS` ``(dataset, architecture, variant, gamma, alpha, seed)``."""
+    out = {}
+    for ds, data in datasets(p).items():
+        t1, t2 = task_names(p)[ds]
+        digits = ds == DIGITS
+        for arch, name, gamma in variants(p, ds):
+            model = model_spec(p, ds, arch)
+            if name == "wide":
+                model["tower"] = wide_tower(shapes(data), model, base_variant(p), p["heads"][0])
+            for alpha in weight_grid(p["n_weights"]):
+                fit = FitConfig(
+                    epochs=p["epochs"],
+                    lr=p["lr"] if digits else p["ext_lr"],
+                    optimizer="sgd" if digits else "adam",
+                    batch_size=p["batch_size"],
+                    weighting={"name": "fixed", "weights": {t1: alpha, t2: round(1 - alpha, 4)}},
+                    patience=p["patience"],
+                )
+                for s in seeds:
+                    run = RunConfig(s, {**data, "n_train": p["n_train"], "seed": s}, model, fit, device)
+                    out[(ds, arch, name, gamma, alpha, s)] = PointConfig(run, base_variant(p, name, gamma))
+    return out
+
+
+def head_table(p: dict) -> pd.DataFrame:
+    """Parameters of each main tower and of each head and extra tower, with their share of the main tower,
+    per data set and task (:func:`~mtlkit.fronts.head_sizes`)."""
+    frames = []
+    for ds, data in datasets(p).items():
+        d = shapes(data)
+        frames.append(
+            head_sizes(d, model_spec(p, ds, "hard"), base_variant(p), p["heads"][0]).assign(dataset=ds)
+        )
+        if ds != DIGITS:
+            break  # every synthetic pair has the same shapes
+    return pd.concat(frames, ignore_index=True).set_index(["dataset", "task", "part"])
+
+
+def hypervolume_table(final: pd.DataFrame, p: dict, seeds: Sequence[int]) -> pd.DataFrame:
+    """Normalised test hypervolume of every front (:func:`~mtlkit.fronts.hypervolumes`), one row per
+    ``(dataset, architecture, variant, gamma, seed)``, with the reference point of each data set and seed
+    (each task's test loss under its training-label marginal)."""
+    tasks = task_names(p)
+    refs = {
+        (ds, s): reference_point({**spec, "n_train": p["n_train"], "seed": s}, tasks[ds])
         for ds, spec in datasets(p).items()
-    }
-
-
-def variant_config(base: RunConfig, variant: str, *, fraction: float, gamma: float) -> RunConfig:
-    """``base`` turned into ``variant`` (:data:`~mtlkit.fronts.VARIANTS`): auxiliary towers for ``small``
-    and ``large``, a widened main tower for ``wide``."""
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; known: {list(VARIANTS)}")
-    tower = list(base.model["tower"])
-    if variant == "small":
-        return dataclasses.replace(base, aux=AuxConfig(small_tower(tower, fraction), gamma))
-    if variant == "large":
-        return dataclasses.replace(base, aux=AuxConfig(tower, gamma))
-    if variant == "wide":
-        model = {**base.model, "tower": wide_tower(dict(base.data), dict(base.model), fraction)}
-        return dataclasses.replace(base, model=model)
-    return base
-
-
-def run_config(
-    p: dict, ds: str, arch: str, variant: str, alpha: float, seed: int, device: str = "cpu"
-) -> RunConfig:
-    """One point of a front: data set ``ds``, architecture, variant, task-1 weight ``alpha``, seed."""
-    t1, t2 = task_names(p)[ds]
-    base = RunConfig(
-        seed=seed,
-        device=device,
-        data={**datasets(p)[ds], "n_train": p["n_train"], "seed": seed},
-        model={
-            "architecture": arch,
-            "width": p["width"],
-            "depth": 1,
-            "tower": [p["tower"], p["tower"]],
-            "n_experts": p["n_experts"],
-        },
-        fit=FitConfig(
-            epochs=p["epochs"],
-            lr=p["lr"],
-            optimizer="sgd",
-            batch_size=p["batch_size"],
-            weighting={"name": "fixed", "weights": {t1: alpha, t2: 1 - alpha}},
-        ),
-    )
-    return variant_config(base, variant, fraction=p["small_fraction"], gamma=p["aux_weight"])
-
-
-def run_configs(p: dict, seeds: Sequence[int], device: str = "cpu") -> dict[tuple, RunConfig]:
-    """Every run, keyed ``(dataset, architecture, variant, alpha, seed)``."""
-    return {
-        (ds, a, v, al, s): run_config(p, ds, a, v, al, s, device)
-        for ds in datasets(p)
-        for a in ARCHITECTURES
-        for v in VARIANTS
-        for al in weight_grid(p["n_weights"])
         for s in seeds
     }
+    return hypervolumes(final, refs, tasks, by=("dataset", "architecture", "variant", "gamma", "seed"))
 
 
-def fronts_figure(
-    test_loss: pd.DataFrame, tasks: dict[str, Sequence[str]], variants: Sequence[str]
-) -> plt.Figure:
-    """Seed-averaged test-loss points over the weight sweep, per dataset (columns) and architecture (rows)."""
-    datasets, archs = list(tasks), list(dict.fromkeys(test_loss.architecture))
-    fig, axes = plt.subplots(
-        len(archs), len(datasets), figsize=(3.6 * len(datasets), 3.3 * len(archs)), squeeze=False
-    )
-    colors = dict(zip(variants, sns.color_palette(n_colors=len(variants))))
-    for r, arch in enumerate(archs):
-        for c, ds in enumerate(datasets):
-            ax = axes[r, c]
-            d = test_loss[(test_loss.architecture == arch) & (test_loss.dataset == ds)]
-            mean = d.groupby(["variant", "alpha", "task"]).value.mean().unstack("task")
-            t1, t2 = tasks[ds]
-            for v in variants:
-                if v in mean.index.get_level_values(0):
-                    m = mean.loc[v].sort_index()
-                    ax.plot(m[t1], m[t2], "o-", color=colors[v], label=v, ms=4, lw=1.2)
-            ax.set_title(f"{arch} · {ds}", fontsize=10)
-            ax.set_xlabel(f"{t1} test loss")
-            ax.set_ylabel(f"{t2} test loss")
-    axes[0, -1].legend(title="towers", frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
-    fig.tight_layout()
+def make_claims(hv: pd.DataFrame, best: pd.DataFrame, p: dict) -> list[Claim]:
+    """The study's claims: D* on the digits (primary), E* on the synthetic pairs (extension). Each effect is
+    a per-seed hypervolume difference in [-1, 1]; ``at_last_epoch`` counts the compared variants' runs."""
+    g, h, on = p["aux_weight"], p["heads"][0], f" on {p['digits']}"
+    small, none, syn = (h, g), ("none", NONE_GAMMA), [ds for ds in datasets(p) if ds != DIGITS]
+    specs = [
+        (
+            f"D1.{k}",
+            f"Small {k} self-auxiliary heads (gamma = {g:g}) raise the base model's hypervolume{on}",
+            (k, g),
+            none,
+            [DIGITS],
+            "hard",
+        )
+        for k in p["heads"]
+    ]
+    specs += [
+        ("D2", f"Small {h} heads beat same-size auxiliary towers{on}", small, ("large", g), [DIGITS], "hard"),
+        (
+            "D3",
+            f"Small {h} heads beat pseudo-task augmentation ({p['n_pseudo']} extra towers){on}",
+            small,
+            ("pseudo", PSEUDO_GAMMA),
+            [DIGITS],
+            "hard",
+        ),
+        (
+            "D4",
+            f"Small {h} heads beat main towers widened by the same parameter count{on}",
+            small,
+            ("wide", NONE_GAMMA),
+            [DIGITS],
+            "hard",
+        ),
+    ]
+    specs += [
+        (
+            f"E1.{arch}",
+            f"Extension: small {h} heads raise the hypervolume of {model} on the synthetic pairs "
+            "(mean over correlations)",
+            small,
+            none,
+            syn,
+            arch,
+        )
+        for arch, model in (("hard", "a shared-bottom model"), ("mmoe", "MMoE"))
+    ]
+    claims = []
+    for cid, statement, a, b, where, arch in specs:
+        runs = best[best.dataset.isin(where) & (best.architecture == arch)]
+        runs = runs[[(v, gg) in (a, b) for v, gg in zip(runs.variant, runs.gamma)]]
+        effect, values = f"test hypervolume: {a[0]} - {b[0]}", differences(hv, a, b, where, arch)
+        last = at_last_epoch(runs.best_epoch, p["epochs"])
+        kw = {"effect": effect, "paper": PAPER[cid], "support": (-1.0, 1.0), "at_last_epoch": last}
+        claims.append(Claim.test(cid, statement, values, **kw))
+    return claims
+
+
+def gamma_table(hv: pd.DataFrame, p: dict) -> pd.DataFrame:
+    """Sensitivity to gamma: the first small head's per-seed hypervolume gain over the base model on the
+    digits, for every gamma run (rows ``seed, gain, gamma``)."""
+    runs = [(p["heads"][0], g) for g in sorted({p["aux_weight"], *p["gammas"]})]
+    return gains(hv, runs, ("none", NONE_GAMMA), [DIGITS]).assign(gamma=lambda d: d.variant.str[1])
+
+
+def fronts_figure(test_loss: pd.DataFrame, p: dict) -> plt.Figure:
+    """Seed-averaged test losses over the weight sweep (log axes): one panel per data set and architecture,
+    one curve per variant (at the main gamma; lower left is better on both tasks)."""
+    tasks, g = task_names(p), p["aux_weight"]
+    keep = test_loss[
+        test_loss.gamma.isin([g, NONE_GAMMA, PSEUDO_GAMMA])
+        & ~((test_loss.variant.isin(p["heads"] + ["large"])) & (test_loss.gamma != g))
+    ]
+    panels = list(dict.fromkeys(zip(keep.dataset, keep.architecture)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.9 * len(panels), 3.5), squeeze=False)
+    colors = dict(zip(VARIANTS, sns.color_palette(n_colors=len(VARIANTS))))
+    for ax, (ds, arch) in zip(axes[0], panels):
+        d = keep[(keep.dataset == ds) & (keep.architecture == arch)]
+        mean = d.groupby(["variant", "alpha", "task"]).value.mean().unstack("task")
+        t1, t2 = tasks[ds]
+        for v in [v for v in VARIANTS if v in mean.index.get_level_values(0)]:
+            m = mean.loc[v].sort_index()
+            ax.plot(m[t1], m[t2], "o-", color=colors[v], label=v, ms=4, lw=1.2)
+        ax.set(title=f"{ds} · {arch}", xlabel=f"{t1} test loss", ylabel=f"{t2} test loss", xscale="log")
+        ax.set_yscale("log")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), title="variant", frameon=False, loc="center right")
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
     return fig
 
 
-def hypervolume_figure(gains: pd.DataFrame, by_corr: pd.DataFrame, n_seeds: int) -> plt.Figure:
-    """Left: hypervolume gain over the base model per variant and architecture. Right: the small
-    towers' gain against the requested task correlation (synthetic data)."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12.5, 4), gridspec_kw={"width_ratios": [1.1, 1]})
-    s = summarize(gains, ["variant", "architecture"], "gain")
-    plot_intervals(s, "variant", "architecture", ax=a, order=["small", "large", "wide"])
-    a.axhline(0, color="k", lw=1, ls="--")
-    a.set_ylabel("hypervolume gain vs no towers\n(fraction of the reference box)")
-    a.set_xlabel("variant (small / large aux towers; wider main towers)")
-    a.set_title(f"Pareto-front gain, mean over data sets ({n_seeds} seeds, 95% CI)")
-    s = summarize(by_corr, ["correlation", "architecture"], "gain")
-    s["correlation"] = s["correlation"].map(lambda c: f"{c:g}")
-    plot_intervals(s, "correlation", "architecture", ax=b)
-    b.axhline(0, color="k", lw=1, ls="--")
-    b.set_xlabel("requested task correlation")
-    b.set_ylabel("small towers' hypervolume gain")
-    b.set_title("Gain of small towers vs task correlation")
+def hypervolume_figure(hv: pd.DataFrame, gammas: pd.DataFrame, p: dict) -> plt.Figure:
+    """Left: each variant's hypervolume gain over the base model on the digits. Middle: the first small
+    head's gain against gamma. Right: the extension's gains (synthetic pairs, hard sharing and MMoE)."""
+    g, h, on = p["aux_weight"], p["heads"][0], p["digits"]
+    base, syn = ("none", NONE_GAMMA), [ds for ds in datasets(p) if ds != DIGITS]
+    runs = [(k, g) for k in p["heads"]] + [("large", g), ("pseudo", PSEUDO_GAMMA), ("wide", NONE_GAMMA)]
+    digits = gains(hv, runs, base, [DIGITS]).assign(variant=lambda d: d.variant.str[0])
+    ext = pd.concat([gains(hv, [(h, g)], base, syn, a).assign(architecture=a) for a in ("hard", "mmoe")])
+    gam = gammas.assign(gamma=gammas.gamma.map("{:g}".format))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), gridspec_kw={"width_ratios": [1.6, 1, 1]})
+    for ax, frame, x, title in (
+        (axes[0], digits, "variant", f"{on}: gain over the base model (gamma = {g:g})"),
+        (axes[1], gam, "gamma", f"{on}: {h} heads vs gamma"),
+        (axes[2], ext, "architecture", f"extension, synthetic pairs: {h} heads"),
+    ):
+        plot_intervals(summarize(frame, [x], "gain"), x, ax=ax, order=list(dict.fromkeys(frame[x])))
+        ax.axhline(0, color="k", lw=1, ls="--")
+        ax.set(title=title, xlabel=x, ylabel="test hypervolume gain (95% CI)")
     fig.tight_layout()
     return fig
