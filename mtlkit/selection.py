@@ -234,18 +234,22 @@ def network_epochs(n_tasks: int, epochs: int, method: str, esa_epoch: int) -> in
     raise ValueError(f"no compute for {method!r}")
 
 
-def train_subsets(config: dict) -> pd.DataFrame:
-    """One seed's ground truth (a pure function of ``config``): every candidate network trained at once
-    with :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the
-    per-epoch history with ``network`` names, ``size`` and ``cost``."""
+def train_subsets(config: dict, networks: Sequence[tuple[frozenset[str], str]] | None = None) -> pd.DataFrame:
+    """One seed's ground truth (a pure function of ``config``): every candidate network (or only
+    ``networks``, ``(tasks, size)`` pairs such as HOA's) trained at once with
+    :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the per-epoch
+    history with ``network`` names, ``size`` and ``cost``."""
     seed = int(config["seed"])
     seed_everything(seed)
     data = make_data(**config["data"])
     tasks = data.task_names
     in_dim = int(torch.tensor(data.input_shape).prod())
     frames = []
+    wanted = candidate_networks(tasks) if networks is None else list(networks)
     for size, width in (("full", config["width"]), ("half", max(1, config["width"] // 2))):
-        members = [g for g, s in candidate_networks(tasks) if s == size]
+        members = [g for g, s in wanted if s == size]
+        if not members:
+            continue
         masks = torch.tensor([[t in g for t in tasks] for g in members])
         model = StackedNetworks(len(members), in_dim, data.tasks, width=width, depth=config["depth"])
         hist = fit_many(

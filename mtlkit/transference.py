@@ -17,11 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtlkit.data import make_data
 from mtlkit.grouping import Candidate, candidate_networks, network_name, subsets
-from mtlkit.models.batched import StackedNetworks
-from mtlkit.seeding import seed_everything
-from mtlkit.train import fit_many
+from mtlkit.selection import train_subsets
 
 
 def affinity(table: pd.DataFrame) -> pd.DataFrame:
@@ -108,24 +105,14 @@ def hoa_members(tasks: Sequence[str]) -> list[tuple[frozenset[str], str]]:
 
 
 def time_hoa_networks(truth: dict, repeats: int = 1) -> float:
-    """Wall seconds to train HOA's networks (:func:`hoa_members`) as study 03 trains its ground truth - all
-    of one width at once with :func:`~mtlkit.train.fit_many` - from a ground-truth config (``seed``,
-    ``data``, ``width``, ``depth``, ``epochs``, ``lr``, ``batch_size``): the fastest of ``repeats``, on one
-    torch thread, after a one-epoch warm-up."""
-    data = make_data(**truth["data"])
-    tasks, in_dim = data.task_names, int(torch.tensor(data.input_shape).prod())
+    """Wall seconds to train HOA's networks (:func:`hoa_members`) as study 03 trains its ground truth
+    (:func:`~mtlkit.selection.train_subsets` restricted to them) from a ground-truth config: the fastest
+    of ``repeats``, on one torch thread, after a one-epoch warm-up."""
+    tasks = list(truth["data"]["tasks"])
 
     def once(epochs: int) -> float:
-        seed_everything(int(truth["seed"]))
         t0 = time.perf_counter()
-        for size, width in (("full", truth["width"]), ("half", max(1, truth["width"] // 2))):
-            members = [g for g, s in hoa_members(tasks) if s == size]
-            model = StackedNetworks(len(members), in_dim, data.tasks, width=width, depth=truth["depth"])
-            masks = torch.tensor([[t in g for t in tasks] for g in members])
-            seeds = [int(truth["seed"]) * 1000 + k for k in range(len(members))]
-            fit_many(
-                model, data, masks, epochs=epochs, seeds=seeds, lr=truth["lr"], batch_size=truth["batch_size"]
-            )
+        train_subsets({**truth, "epochs": epochs}, hoa_members(tasks))
         return time.perf_counter() - t0
 
     threads = torch.get_num_threads()
