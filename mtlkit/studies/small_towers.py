@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from mtlkit.data import make_data
 from mtlkit.data.multidigits import TASKS
@@ -220,14 +221,9 @@ def run_configs(p: dict, seeds: Sequence[int], device: str = "cpu") -> dict[tupl
 def head_table(p: dict) -> pd.DataFrame:
     """Parameters of each main tower and of each head and extra tower, with their share of the main tower,
     per data set and task (:func:`~mtlkit.fronts.head_sizes`)."""
-    frames = []
-    for ds, data in datasets(p).items():
-        d = shapes(data)
-        frames.append(
-            head_sizes(d, model_spec(p, ds, "hard"), base_variant(p), p["heads"][0]).assign(dataset=ds)
-        )
-        if ds != DIGITS:
-            break  # every synthetic pair has the same shapes
+    syn = next(ds for ds in datasets(p) if ds != DIGITS)  # every synthetic pair has the same shapes
+    model, v, h = (lambda ds: model_spec(p, ds, "hard")), base_variant(p), p["heads"][0]
+    frames = [head_sizes(shapes(datasets(p)[ds]), model(ds), v, h).assign(dataset=ds) for ds in (DIGITS, syn)]
     return pd.concat(frames, ignore_index=True).set_index(["dataset", "task", "part"])
 
 
@@ -249,35 +245,17 @@ def make_claims(hv: pd.DataFrame, best: pd.DataFrame, p: dict) -> list[Claim]:
     a per-seed hypervolume difference in [-1, 1]; ``at_last_epoch`` counts the compared variants' runs."""
     g, h, on = p["aux_weight"], p["heads"][0], f" on {p['digits']}"
     small, none, syn = (h, g), ("none", NONE_GAMMA), [ds for ds in datasets(p) if ds != DIGITS]
-    specs = [
-        (
-            f"D1.{k}",
-            f"Small {k} self-auxiliary heads (gamma = {g:g}) raise the base model's hypervolume{on}",
-            (k, g),
-            none,
-            [DIGITS],
-            "hard",
-        )
-        for k in p["heads"]
-    ]
+    d1 = f"self-auxiliary heads (gamma = {g:g}) raise the base model's hypervolume{on}"
+    specs = [(f"D1.{k}", f"Small {k} {d1}", (k, g), none, [DIGITS], "hard") for k in p["heads"]]
+    pseudo, wide, d = ("pseudo", PSEUDO_GAMMA), ("wide", NONE_GAMMA), [DIGITS]
+    pta, widened = (
+        f"pseudo-task augmentation ({p['n_pseudo']} extra towers)",
+        "main towers widened by the same",
+    )
     specs += [
-        ("D2", f"Small {h} heads beat same-size auxiliary towers{on}", small, ("large", g), [DIGITS], "hard"),
-        (
-            "D3",
-            f"Small {h} heads beat pseudo-task augmentation ({p['n_pseudo']} extra towers){on}",
-            small,
-            ("pseudo", PSEUDO_GAMMA),
-            [DIGITS],
-            "hard",
-        ),
-        (
-            "D4",
-            f"Small {h} heads beat main towers widened by the same parameter count{on}",
-            small,
-            ("wide", NONE_GAMMA),
-            [DIGITS],
-            "hard",
-        ),
+        ("D2", f"Small {h} heads beat same-size auxiliary towers{on}", small, ("large", g), d, "hard"),
+        ("D3", f"Small {h} heads beat {pta}{on}", small, pseudo, d, "hard"),
+        ("D4", f"Small {h} heads beat {widened} parameter count{on}", small, wide, d, "hard"),
     ]
     specs += [
         (
@@ -329,6 +307,10 @@ def fronts_figure(test_loss: pd.DataFrame, p: dict) -> plt.Figure:
             ax.plot(m[t1], m[t2], "o-", color=colors[v], label=v, ms=4, lw=1.2)
         ax.set(title=f"{ds} · {arch}", xlabel=f"{t1} test loss", ylabel=f"{t2} test loss", xscale="log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FormatStrFormatter("%g"))
+            axis.set_minor_formatter(NullFormatter())
     fig.legend(*axes[0, 0].get_legend_handles_labels(), title="variant", frameon=False, loc="center right")
     fig.tight_layout(rect=(0, 0, 0.9, 1))
     return fig
