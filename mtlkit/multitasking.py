@@ -102,6 +102,11 @@ def _fit(model: TaskCuedNetwork, data: Any, config: dict, epochs: int) -> tuple[
     return curve, curve[-1] >= crit
 
 
+def _scalar(measure: str, value: float) -> tuple:
+    """One row of a scalar measure (no layer, epoch or task pair)."""
+    return (measure, None, None, None, None, float(value))
+
+
 def _pair_rows(measure: str, pairs: Sequence[tuple[Task, Task]]) -> list[tuple]:
     return [(measure, None, None, str(a), str(b), 1.0) for a, b in pairs]
 
@@ -129,31 +134,17 @@ def learn_and_multitask(config: dict[str, Any]) -> pd.DataFrame:
         cue_groups=[i for i, _ in tasks],
         cue_similarity=float(config["similarity"]),
     )
-    rows = [("initial_similarity", None, None, None, None, weight_similarity(model, env, tasks))]
+    rows = [_scalar("initial_similarity", weight_similarity(model, env, tasks))]
     data = env.dataset([[t] for t in tasks], noise=config.get("noise", 0.0), seed=seed)
     curve, capped = _fit(model, data, config, config["epochs"])
     pairs = env.pairs(tasks)
     rows += [
-        (
-            "epochs_to_criterion",
-            None,
-            None,
-            None,
-            None,
-            float(epochs_to_criterion(curve, config["criterion"])),
-        ),
-        ("capped", None, None, None, None, float(capped)),
-        ("weight_similarity", None, None, None, None, weight_similarity(model, env, tasks)),
-        (
-            "sharing",
-            None,
-            None,
-            None,
-            None,
-            sharing_index(similarity_matrix(hidden_patterns(model, env, tasks)[-1]), tasks),
-        ),
-        ("single_accuracy", None, None, None, None, single_accuracy(model, env, tasks)),
-        ("multitask_accuracy", None, None, None, None, multitask_accuracy(model, env, pairs)),
+        _scalar("epochs_to_criterion", float(epochs_to_criterion(curve, config["criterion"]))),
+        _scalar("capped", float(capped)),
+        _scalar("weight_similarity", weight_similarity(model, env, tasks)),
+        _scalar("sharing", sharing_index(similarity_matrix(hidden_patterns(model, env, tasks)[-1]), tasks)),
+        _scalar("single_accuracy", single_accuracy(model, env, tasks)),
+        _scalar("multitask_accuracy", multitask_accuracy(model, env, pairs)),
         *_pair_rows("scored_pair", pairs),
     ]
     return pd.DataFrame(rows, columns=COLUMNS)
@@ -186,19 +177,12 @@ def pretrain_and_probe(config: dict[str, Any]) -> pd.DataFrame:
     patterns = hidden_patterns(model, env, old)
     sim = similarity_matrix(patterns[-1])
     rows = [
-        ("pretrain_epochs", None, None, None, None, float(len(curve))),
-        ("pretrain_capped", None, None, None, None, float(capped)),
-        ("multitask_accuracy", None, None, None, None, multitask_accuracy(model, env, held)),
-        (
-            "multitask_accuracy_train_pairs",
-            None,
-            None,
-            None,
-            None,
-            multitask_accuracy(model, env, train_pairs),
-        ),
-        ("single_accuracy", None, None, None, None, single_accuracy(model, env, old)),
-        ("weight_similarity", None, None, None, None, weight_similarity(model, env, old)),
+        _scalar("pretrain_epochs", float(len(curve))),
+        _scalar("pretrain_capped", float(capped)),
+        _scalar("multitask_accuracy", multitask_accuracy(model, env, held)),
+        _scalar("multitask_accuracy_train_pairs", multitask_accuracy(model, env, train_pairs)),
+        _scalar("single_accuracy", single_accuracy(model, env, old)),
+        _scalar("weight_similarity", weight_similarity(model, env, old)),
         *[
             ("sharing", k, None, None, None, sharing_index(similarity_matrix(h), old))
             for k, h in enumerate(patterns, 1)
@@ -214,17 +198,8 @@ def pretrain_and_probe(config: dict[str, Any]) -> pd.DataFrame:
     learner = copy.deepcopy(model)
     curve, capped = _fit(learner, env.dataset([[new]], noise=noise, seed=seed), config, config["new_epochs"])
     rows += [("new_task_loss", None, e, None, None, v) for e, v in enumerate(curve, start=1)]
-    rows.append(
-        (
-            "epochs_to_criterion",
-            None,
-            None,
-            None,
-            None,
-            float(epochs_to_criterion(curve, config["criterion"])),
-        )
-    )
-    rows.append(("new_capped", None, None, None, None, float(capped)))
+    rows.append(_scalar("epochs_to_criterion", epochs_to_criterion(curve, config["criterion"])))
+    rows.append(_scalar("new_capped", float(capped)))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

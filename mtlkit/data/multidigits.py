@@ -56,11 +56,13 @@ def pair_up(
     n_pairs: Sequence[int],
     seed: int,
     fractions: Sequence[float] = SPLIT_FRACTIONS,
+    compose: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> MultiTaskData:
-    """Split base images, draw ``n_pairs[s]`` side-by-side pairs within each split, derive the tasks.
+    """Split base images, draw ``n_pairs[s]`` pairs within each split, derive the tasks.
 
-    Inputs are standardised with the mean and standard deviation of the *training* pairs only.
-    Shared by MultiDigits (8x8) and the MNIST variant (28x28).
+    ``compose(left, right)`` makes one input from the two images (default: side by side, ``(n, 1, h, 2w)``;
+    overlaid MNIST passes its own). Inputs are standardised with the mean and standard deviation of the
+    *training* pairs only. Shared by MultiDigits (8x8), MNIST pairs and overlaid MNIST pairs (28x28).
     """
     tasks = check_tasks(tasks, list(TASKS))
     g = torch.Generator().manual_seed(seed)
@@ -69,7 +71,10 @@ def pair_up(
     for s, part, n in zip(SPLITS, parts, n_pairs):
         pick = part[torch.randint(len(part), (n, 2), generator=g)]
         left, right = pick[:, 0], pick[:, 1]
-        x[s] = torch.cat([images[left], images[right]], dim=-1).unsqueeze(1)  # (n, 1, h, 2w)
+        if compose is None:
+            x[s] = torch.cat([images[left], images[right]], dim=-1).unsqueeze(1)  # (n, 1, h, 2w)
+        else:
+            x[s] = compose(images[left], images[right])
         a, b = labels[left], labels[right]
         y[s] = {t: TASKS[t][1](a, b).long() for t in tasks}
         ids[s] = pick

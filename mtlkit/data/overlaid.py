@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mtlkit.data.base import SPLITS, MultiTaskData, TaskSpec, split_indices
+from mtlkit.data.base import MultiTaskData
 from mtlkit.data.mnist import load_mnist
-from mtlkit.data.multidigits import SPLIT_FRACTIONS, TASKS, check_tasks
+from mtlkit.data.multidigits import pair_up
 
 
 def overlay(first: Tensor, second: Tensor, shift: int = 8, size: int = 28) -> Tensor:
@@ -62,19 +62,13 @@ def make_overlaid(
     pairs, inputs ``(1, size, size)``."""
     if n_train < 1:
         raise ValueError(f"n_train must be >= 1, got {n_train}")
-    tasks = check_tasks(tasks, list(TASKS))
     n_eval = max(1, n_train // 4) if n_eval is None else n_eval
     images, labels = load_mnist(source)
-    g = torch.Generator().manual_seed(seed)
-    parts = split_indices(len(images), SPLIT_FRACTIONS, g)
-    x, y, ids = {}, {}, {}
-    for s, part, n in zip(SPLITS, parts, (n_train, n_eval, n_eval)):
-        pick = part[torch.randint(len(part), (n, 2), generator=g)]
-        x[s] = overlay(images[pick[:, 0]], images[pick[:, 1]], shift, size)
-        a, b = labels[pick[:, 0]], labels[pick[:, 1]]
-        y[s] = {t: TASKS[t][1](a, b).long() for t in tasks}
-        ids[s] = pick
-    mean, std = x["train"].mean(), x["train"].std()
-    x = {s: (v - mean) / std for s, v in x.items()}
-    specs = [TaskSpec(t, "classification", TASKS[t][0]) for t in tasks]
-    return MultiTaskData(x, y, specs, {"base_images": ids, "norm": (float(mean), float(std)), "seed": seed})
+    return pair_up(
+        images,
+        labels,
+        tasks,
+        (n_train, n_eval, n_eval),
+        seed,
+        compose=lambda a, b: overlay(a, b, shift, size),
+    )
