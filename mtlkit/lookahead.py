@@ -142,18 +142,6 @@ def best_update(
     return int(torch.argmax(total_transference(model, x, y, tasks, before, updates)))
 
 
-def lookahead_losses(
-    model: nn.Module,
-    x: Tensor,
-    y: dict[str, Tensor],
-    tasks: Sequence[TaskSpec],
-    directions: Tensor,
-    lr: float,
-) -> Tensor:
-    """:func:`losses_after` plain SGD steps ``-lr * directions[c]`` (``(C, P)``); returns ``(C, T)``."""
-    return losses_after(model, x, y, tasks, -lr * directions)
-
-
 def optimizer_updates(
     optimizer: torch.optim.Optimizer, params: Sequence[Tensor], grads: Tensor, lr: float | None = None
 ) -> Tensor:
