@@ -33,9 +33,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check mtlkit tests benchmarks notebooks
 	$(BIN)/ruff format --check mtlkit tests benchmarks
 
-lab: $(STAMP)
+lab: $(STAMP)  ## JupyterLab at the repository root; runs by hand write to results/lab/ (ignored)
 	$(BIN)/pip install --quiet -e '.[lab]'
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab --ServerApp.root_dir=.
 
 clean:
 	rm -rf $(VENV) results/smoke results/full
+	find results/lab -mindepth 1 ! -name README.md -delete

@@ -20,12 +20,15 @@ from pathlib import Path
 
 import pandas as pd
 import papermill as pm
+from jupyter_client import AsyncKernelManager
+from traitlets import default
 
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
 from mtlkit.results import REPO_DIR, atomic_write_text, read_json
-from mtlkit.session import HEADLESS_ENV, output_dir
+from mtlkit.session import HEADLESS_ENV, OUT_ENV, committed_dir
 from mtlkit.stats import Claim, claims_table
 from mtlkit.studies import STUDIES, get_study
+from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
 
 
@@ -42,29 +45,61 @@ def _strip_checkout_path(path: Path) -> None:
         atomic_write_text(path, clean)
 
 
+class LocalKernelManager(AsyncKernelManager):
+    """Starts the kernel on local IPC sockets instead of TCP: no network port is opened, and ipykernel's
+    "running over TCP without encryption" warning is not printed on every run."""
+
+    @default("transport")
+    def _transport_default(self) -> str:
+        return "ipc"
+
+
+def execute(
+    notebook: Path, output: Path, parameters: dict, cwd: Path, env: dict[str, str] | None = None
+) -> None:
+    """Execute ``notebook`` with papermill into ``output`` on a local kernel, headless (no progress bars),
+    with ``env`` added to the kernel's environment for this run only."""
+    env = {HEADLESS_ENV: "1", **(env or {})}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # the kernel inherits the environment of this process
+    try:
+        pm.execute_notebook(
+            str(notebook),
+            str(output),
+            parameters=parameters,
+            cwd=str(cwd),
+            progress_bar=False,
+            kernel_name="python3",
+            kernel_manager_class=LocalKernelManager,
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: str | None = None) -> Path:
     """Validate, execute the notebook with papermill, and move the executed copy into the output folder."""
     given = dict(params)
     if mode is not None:
         given["mode"] = mode
     resolved = validate(spec, given)
-    folder = output_dir(spec.name, resolved["mode"], None if out is None else str(Path(out) / spec.name))
+    if out is None:
+        folder = committed_dir(spec.name, resolved["mode"])
+    else:
+        folder = Path(out).expanduser().resolve() / spec.name
     inject = {k: resolved[k] for k in given} | {"mode": resolved["mode"]}
     if out is not None:
         inject["out"] = str(folder)
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{spec.name}.ipynb"
     tmp = folder / f".{spec.name}.running.ipynb"
-    os.environ[HEADLESS_ENV] = "1"  # the kernel inherits it: no progress bars in the executed copy
     try:
-        pm.execute_notebook(
-            str(spec.notebook),
-            str(tmp),
-            parameters=inject,
-            cwd=str(spec.notebook.parent),
-            progress_bar=False,
-            kernel_name="python3",
-        )
+        # The kernel learns the committed folder from its environment, not from an injected parameter:
+        # the executed copy, re-run by hand from results/, writes to the scratch folder like any Lab run.
+        execute(spec.notebook, tmp, inject, spec.notebook.parent, {OUT_ENV: str(folder)})
     except pm.PapermillExecutionError as e:
         failed = folder / f"{spec.name}.failed.ipynb"
         _strip_checkout_path(tmp)
@@ -81,7 +116,8 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="mtlkit", description="Reproducible multi-task learning studies.")
     sub = ap.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the studies and their parameters")
+    ls = sub.add_parser("list", help="the studies and their parameters")
+    ls.add_argument("study", nargs="?", default=None, help="a study (00, 00_landscape) or 'all'")
     r = sub.add_parser("run", help="execute study notebooks with papermill")
     r.add_argument("study", help="study name or number (00, 00_landscape) or 'all'")
     r.add_argument(
@@ -110,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     try:
         if args.command == "list":
-            _list()
+            _list(args.study)
         elif args.command == "report":
             _report(args.results)
         else:
@@ -128,12 +164,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _list() -> None:
-    for spec in STUDIES.values():
-        print(f"{spec.name}: {spec.title}\n  paper: {spec.paper}\n  parameters:")
-        for name, kind, default, allowed, help_ in describe(spec):
-            print(f"    {name:<12} {kind:<5} default: {default}\n{'':18}allowed: {allowed}\n{'':18}{help_}")
-        print()
+def _shared() -> set[str]:
+    return {p.name for p in COMMON}
+
+
+def _print_params(spec: StudySpec, names: set[str]) -> None:
+    rows = [r for r in describe(spec) if r[0] in names]
+    width = max(len(r[0]) for r in rows)
+    for name, kind, value, allowed, help_ in rows:
+        print(f"  {name:<{width}}  {kind:<6} default: {value}\n  {'':<{width}}  {'':<6} allowed: {allowed}")
+        print(f"  {'':<{width}}  {'':<6} {help_}")
+
+
+def _list(name: str | None) -> None:
+    """``mtlkit list``: the studies and the shared parameters; ``mtlkit list 00``: one study's own
+    parameters; ``mtlkit list all``: every study's, the shared ones printed once."""
+    specs = list(STUDIES.values())
+    if name is None:
+        print("Studies (`mtlkit list 00` shows a study's own parameters, `mtlkit list all` every study's):")
+        for spec in specs:
+            print(f"  {spec.name:<18} {spec.title}")
+    if name in (None, "all"):
+        print("\nShared parameters (every study has them):")
+        _print_params(specs[0], _shared())
+    for spec in specs if name == "all" else [] if name is None else [get_study(name)]:
+        print(f"\n{spec.name}: {spec.title}\n  paper: {spec.paper}\n  its own parameters:")
+        _print_params(spec, {p.name for p in spec.params} - _shared())
+        if name != "all":
+            print(f"\n  and the shared ones: {', '.join(sorted(_shared()))} (`mtlkit list` describes them)")
 
 
 def _report(results: str | None) -> None:

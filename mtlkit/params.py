@@ -27,6 +27,11 @@ class ParameterError(ValueError):
     """A study parameter with a wrong name, type or value; the message says what is allowed."""
 
 
+def _number(v: float, kind: str) -> str:
+    """A bound as written: integers in full (``2147483647``, not ``2.14748e+09``), other numbers short."""
+    return str(int(v)) if kind == "int" else f"{v:g}"
+
+
 @dataclass(frozen=True)
 class Param:
     """A declared study parameter.
@@ -47,6 +52,7 @@ class Param:
     nullable: bool = False
     follows: str | None = None  # a derived default: ``None`` means "the value of this other parameter"
     allowed_override: str | None = None  # how an item of a list parameter reports what is allowed
+    runtime: bool = False  # where or how a study runs (device, workers, output), not what it computes
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -58,8 +64,8 @@ class Param:
             noun = {"int": "an integer", "float": "a number", "floats": "a non-empty list of numbers, each"}[
                 self.kind
             ]
-            lo = "-inf" if self.low is None else f"{self.low:g}"
-            hi = "inf" if self.high is None else f"{self.high:g}"
+            lo = "-inf" if self.low is None else _number(self.low, self.kind)
+            hi = "inf" if self.high is None else _number(self.high, self.kind)
             what = f"{noun} in [{lo}, {hi}]"
         elif self.kind == "bool":
             what = "True or False"

@@ -21,11 +21,13 @@ import pandas as pd
 import torch
 
 from mtlkit import results as _results
-from mtlkit.params import ParameterError, StudySpec
-from mtlkit.stats import Claim
+from mtlkit.params import ParameterError, StudySpec, validate
+from mtlkit.stats import Claim, claims_markdown
 from mtlkit.sweep import run_sweep
 
 HEADLESS_ENV = "MTLKIT_HEADLESS"
+OUT_ENV = "MTLKIT_OUT"
+"""Set by ``mtlkit run`` for the kernel it starts: the folder a study writes when ``out`` is not given."""
 
 
 def headless() -> bool:
@@ -122,6 +124,43 @@ class Study:
         """Record computed claims (the notebook shows them once, with :func:`~mtlkit.stats.claims_markdown`)."""
         self.claims.extend(claims)
 
+    def changed(self) -> dict[str, Any]:
+        """The parameters this run sets away from its mode's declared defaults (runtime settings such as
+        ``device``, ``n_jobs`` or ``out`` excluded: they do not change what is computed)."""
+        defaults = validate(self.spec, {"mode": self.mode})
+        return {
+            p.name: self.p[p.name]
+            for p in self.spec.params
+            if not p.runtime and p.name != "mode" and self.p[p.name] != defaults[p.name]
+        }
+
+    def caveat(self) -> str:
+        """What a reader must know before reading this run's verdicts: empty for the committed kind of run
+        (default mode, declared parameters), else which mode or parameters make it different."""
+        parts = []
+        if self.mode == "smoke":
+            parts.append(
+                "**Smoke mode: sizes too small to be evidence**; these verdicts only show that the code runs."
+            )
+        elif self.mode == "full":
+            parts.append("**Full mode (paper scale).**")
+        changed = self.changed()
+        if changed:
+            shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
+            parts.append(f"**Custom parameters** ({shown}): not the committed run.")
+        if not parts:
+            return ""
+        parts.append(
+            f"The committed default-mode run is in `results/{self.name}/`; the Discussion's prose describes "
+            "that run, and the tables and figures here are this run's own."
+        )
+        return " ".join(parts)
+
+    def findings_markdown(self, claims: Sequence[Claim]) -> str:
+        """The claims table (in full, once per notebook), under :meth:`caveat` when there is one."""
+        caveat = self.caveat()
+        return (f"> ⚠ {caveat}\n\n" if caveat else "") + claims_markdown(claims)
+
     def finish(self) -> None:
         """Write ``metrics.csv``, ``claims.json`` and ``manifest.json``."""
         metrics = pd.concat(self.metrics, ignore_index=True) if self.metrics else pd.DataFrame()
@@ -193,10 +232,19 @@ def _git_state() -> dict | None:
         return None
 
 
-def output_dir(name: str, mode: str, out: str | None = None) -> Path:
-    """Where a study writes: ``out`` if given, else ``results/<study>`` (default mode) or
+def committed_dir(name: str, mode: str) -> Path:
+    """Where ``mtlkit run`` writes without ``--out``: ``results/<study>`` (default mode, committed) or
     ``results/<mode>/<study>`` (other modes, kept out of git)."""
-    if out is not None:
-        return Path(out).expanduser().resolve()
     base = _results.REPO_DIR / "results"
     return base / name if mode == "default" else base / mode / name
+
+
+def output_dir(name: str, mode: str, out: str | None = None) -> Path:
+    """Where a study writes: ``out`` if given; else ``$MTLKIT_OUT``, which only ``mtlkit run`` (and so
+    ``make study``) sets, to :func:`committed_dir`; else the scratch folder ``results/lab/<mode>/<study>``,
+    which git ignores. A notebook run by hand in Lab, or by plain papermill, never overwrites the
+    committed results."""
+    chosen = out or os.environ.get(OUT_ENV)
+    if chosen:
+        return Path(chosen).expanduser().resolve()
+    return _results.REPO_DIR / "results" / "lab" / mode / name

@@ -81,6 +81,8 @@ def start(name: str, namespace: Mapping[str, Any] | None = None, **given: Any) -
         f"{spec.title} | mode={p.mode} seeds={study.seeds} device={device} -> {relative(out_dir)}",
         file=sys.stdout,
     )
+    if study.caveat():
+        print("⚠ " + study.caveat().replace("**", "").replace("`", ""), file=sys.stdout)
     return study
 
 

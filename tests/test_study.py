@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mtlkit.params import ParameterError, validate
-from mtlkit.session import output_dir
+from mtlkit.session import OUT_ENV, committed_dir, output_dir
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.task_grouping import TRUTH_PARAMS
 from mtlkit.study import start
@@ -60,9 +60,14 @@ def test_start_seeds_and_makes_the_output_folder(tmp_path):
     assert s.seeds == [4, 5, 6] and (tmp_path / "o").is_dir() and s.device.type in ("cpu", "cuda")
 
 
-def test_output_dir_keeps_other_modes_out_of_results():
-    assert output_dir("00_landscape", "default").parts[-2:] == ("results", "00_landscape")
-    assert output_dir("00_landscape", "smoke").parts[-3:] == ("results", "smoke", "00_landscape")
+def test_only_mtlkit_run_writes_the_committed_results(monkeypatch, tmp_path):
+    assert committed_dir("00_landscape", "default").parts[-2:] == ("results", "00_landscape")
+    assert committed_dir("00_landscape", "smoke").parts[-3:] == ("results", "smoke", "00_landscape")
+    monkeypatch.delenv(OUT_ENV, raising=False)
+    assert output_dir("00_landscape", "default").parts[-4:] == ("results", "lab", "default", "00_landscape")
+    monkeypatch.setenv(OUT_ENV, str(tmp_path / "set-by-mtlkit-run"))
+    assert output_dir("00_landscape", "default") == tmp_path / "set-by-mtlkit-run"
+    assert output_dir("00_landscape", "default", str(tmp_path / "x")) == tmp_path / "x"
 
 
 def test_unknown_study_and_prefix_lookup():
@@ -112,11 +117,20 @@ def test_cli_fails_fast_on_a_bad_parameter(tmp_path):
     assert r.returncode == 2 and "colour" in r.stderr and "sum_parity" in r.stderr
 
 
-def test_cli_list_shows_parameters_defaults_and_allowed_values():
+def test_cli_list_shows_what_was_asked_for_with_the_shared_parameters_once():
     r = _cli("list")
+    assert r.returncode == 0
+    assert all(name in r.stdout for name in STUDIES) and "pcgrad" not in r.stdout
+    assert r.stdout.count("\n  seed ") == 1 and "[0, 2147483647]" in r.stdout and "e+09" not in r.stdout
+    r = _cli("list", "00")
     assert r.returncode == 0
     for s in ("00_landscape", "epochs", "smoke=2", "allowed:", "pcgrad"):
         assert s in r.stdout
+    assert "03_task_grouping" not in r.stdout and "\n  seed " not in r.stdout
+    r = _cli("list", "all")
+    assert r.stdout.count("\n  seed ") == 1 and all(f"\n{name}: " in r.stdout for name in STUDIES)
+    r = _cli("list", "99")
+    assert r.returncode == 2 and "known studies" in r.stderr
 
 
 def test_cross_parameter_checks_and_number_lists():

@@ -147,7 +147,7 @@ def he_init_(module: nn.Module) -> nn.Module:
     conv-plus-towers model trained with SGD can then sit on its initial plateau for many epochs.
 
     >>> m = he_init_(mlp(4, [8], 2))
-    >>> float(m[0].bias.abs().sum())
+    >>> float(m[0].bias.detach().abs().sum())
     0.0
     """
     for layer in module.modules():

@@ -17,24 +17,48 @@ COMMON: tuple[Param, ...] = (
         nullable=True,
     ),
     Param("seed", "int", 0, "base seed; seed i of the study is seed + i", low=0, high=2**31 - 1),
-    Param("device", "str", "auto", "auto = CUDA when present, else CPU", choices=("auto", "cpu", "cuda")),
-    Param("n_jobs", "int", 0, "parallel worker processes for a sweep (0 = one per core)", low=0, high=512),
+    Param(
+        "device",
+        "str",
+        "auto",
+        "auto = CUDA when present, else CPU",
+        choices=("auto", "cpu", "cuda"),
+        runtime=True,
+    ),
+    Param(
+        "n_jobs",
+        "int",
+        0,
+        "parallel worker processes for a sweep (0 = one per core)",
+        low=0,
+        high=512,
+        runtime=True,
+    ),
     Param(
         "backend",
         "str",
         "loky",
         "where a sweep's runs execute: loky (local processes), dask (a cluster), ray",
         choices=("loky", "dask", "ray"),
+        runtime=True,
     ),
-    Param("scheduler", "str", "", "Dask scheduler address (tcp://host:8786); empty = a local Dask cluster"),
+    Param(
+        "scheduler",
+        "str",
+        "",
+        "Dask scheduler address (tcp://host:8786); empty = a local Dask cluster",
+        runtime=True,
+    ),
     Param(
         "out",
         "str",
         None,
-        "output folder (None = results/<study>, or results/<mode>/<study> outside default mode)",
+        "output folder (None = the scratch folder results/lab/<mode>/<study>, ignored by git; "
+        "`mtlkit run` writes results/<study>, or results/<mode>/<study> outside default mode)",
         nullable=True,
+        runtime=True,
     ),
-    Param("cache", "bool", True, "reuse finished runs from the on-disk cache (resume a sweep)"),
+    Param("cache", "bool", True, "reuse finished runs from the on-disk cache (resume a sweep)", runtime=True),
 )
 
 
