@@ -18,7 +18,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
 import papermill as pm
 from jupyter_client import AsyncKernelManager
 from traitlets import default
@@ -26,7 +25,7 @@ from traitlets import default
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
 from mtlkit.results import REPO_DIR, atomic_write_text, read_json
 from mtlkit.session import HEADLESS_ENV, OUT_ENV, committed_dir
-from mtlkit.stats import Claim, claims_table
+from mtlkit.stats import Claim, claims_markdown
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
@@ -199,11 +198,10 @@ def _report(results: str | None) -> None:
     files = sorted(root.glob("*/claims.json"))
     if not files:
         raise FileNotFoundError(f"no */claims.json under {root}; run `make study` first")
-    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
-        for f in files:
-            data = read_json(f)
-            claims = [Claim.from_dict(d) for d in data["claims"]]
-            print(f"== {data['study']}\n{claims_table(claims).to_string(index=False)}\n")
+    for f in files:
+        data = read_json(f)
+        claims = [Claim.from_dict(d) for d in data["claims"]]
+        print(f"== {data['study']}\n{claims_markdown(claims)}\n")  # in full: no column is truncated
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,7 @@ from mtlkit.studies.task_grouping import TRUTH_PARAMS
 from mtlkit.study import start
 
 SPEC = STUDIES["00_landscape"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(
@@ -182,3 +184,11 @@ def test_a_derived_default_follows_its_parameter():
 def test_non_finite_numbers_are_refused(value):
     with pytest.raises(ParameterError, match="'criterion'"):
         validate(STUDIES["01_tradeoff"], {"mode": "smoke", "criterion": value})
+
+
+def test_report_prints_every_claim_in_full():
+    r = _cli("report")
+    assert r.returncode == 0
+    for f in sorted((ROOT / "results").glob("*/claims.json")):
+        for c in json.loads(f.read_text())["claims"]:
+            assert c["statement"] in r.stdout and c["paper"] in r.stdout, c["id"]
