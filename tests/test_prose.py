@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 VERDICTS = ("reproduced", "inconclusive", "contradicted")
 
-ID = r"(?<![\w.])[CDE]\d+(?:\.[a-z]+)?(?![\w])"
+ID = r"(?<![\w.])[CDE]\d+(?:\.[A-Za-z]+)?(?![\w])"
 IDS = rf"{ID}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s+or\s+){ID})*"
 MENTION = re.compile(
     rf"(?P<ids>{IDS})\)?\s+(?:claims?\s+)?(?:(?P<verb>is|are|was|were|stays|remain|remains)\s+)?(?P<neg>not\s+)?"
@@ -76,6 +76,7 @@ def resolve(claim_id: str, verdicts: dict[str, str]) -> list[str]:
         ("**C1.half** and **C1.full** are **inconclusive**", [(["C1.half", "C1.full"], False, "inconclusive")]),
         ("the C3 claims are inconclusive", [(["C3"], False, "inconclusive")]),
         ("C2 is not reproduced", [(["C2"], True, "reproduced")]),
+        ("(C2.HOA and C2.ESA are inconclusive)", [(["C2.HOA", "C2.ESA"], False, "inconclusive")]),
         ("the learning-speed side (C1, C3.speed) is reproduced too", [(["C1", "C3.speed"], False, "reproduced")]),
         ("a contradicted C1; the C1 test at each step; C3.speed holds", []),
     ],
