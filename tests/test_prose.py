@@ -72,12 +72,21 @@ def resolve(claim_id: str, verdicts: dict[str, str]) -> list[str]:
         ("(**C3 inconclusive** against both)", [(["C3"], False, "inconclusive")]),
         ("C1 is reproduced at", [(["C1"], False, "reproduced")]),
         ("(**C2.regret inconclusive**)", [(["C2.regret"], False, "inconclusive")]),
-        ("C4.choice, C4.worse and C4.better are inconclusive", [(["C4.choice", "C4.worse", "C4.better"], False, "inconclusive")]),
-        ("**C1.half** and **C1.full** are **inconclusive**", [(["C1.half", "C1.full"], False, "inconclusive")]),
+        (
+            "C4.choice, C4.worse and C4.better are inconclusive",
+            [(["C4.choice", "C4.worse", "C4.better"], False, "inconclusive")],
+        ),
+        (
+            "**C1.half** and **C1.full** are **inconclusive**",
+            [(["C1.half", "C1.full"], False, "inconclusive")],
+        ),
         ("the C3 claims are inconclusive", [(["C3"], False, "inconclusive")]),
         ("C2 is not reproduced", [(["C2"], True, "reproduced")]),
         ("(C2.HOA and C2.ESA are inconclusive)", [(["C2.HOA", "C2.ESA"], False, "inconclusive")]),
-        ("the learning-speed side (C1, C3.speed) is reproduced too", [(["C1", "C3.speed"], False, "reproduced")]),
+        (
+            "the learning-speed side (C1, C3.speed) is reproduced too",
+            [(["C1", "C3.speed"], False, "reproduced")],
+        ),
         ("a contradicted C1; the C1 test at each step; C3.speed holds", []),
     ],
 )
@@ -88,7 +97,9 @@ def test_the_pattern_finds_verdict_mentions(text, expected):
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_every_claim_id_in_prose_exists(name):
     verdicts = committed_verdicts(name)
-    unknown = sorted({i for text in prose_cells(name) for i in re.findall(ID, text) if not resolve(i, verdicts)})
+    unknown = sorted(
+        {i for text in prose_cells(name) for i in re.findall(ID, text) if not resolve(i, verdicts)}
+    )
     assert not unknown, f"{name}: prose names claims that results/{name}/claims.json does not have: {unknown}"
 
 
