@@ -5,8 +5,9 @@ A run is a pure function ``fn(config) -> DataFrame`` of a JSON-able ``config`` (
 whose ``to_dict()`` is one, such as :class:`mtlkit.runs.RunConfig`). Its key hashes the
 function's name, the config (which holds the seed) and the mtlkit source hash, so a change to the
 library invalidates old entries. Each finished run is written atomically as JSON (no pickle from
-disk) with a checksum of its rows; an entry that does not parse, has another key, or fails its
-checksum is recomputed, never used.
+disk) with a checksum of the whole entry (key, config, columns and rows); an entry that does not parse,
+has another key, fails its checksum, or whose rows do not have its columns is recomputed, never used,
+and the number of such damaged entries is reported.
 
 Every run uses one torch thread, in-process or in a worker: the numbers are then the same whatever
 ``n_jobs`` or backend is, and parallelism comes from processes (which is also faster for models this
@@ -23,6 +24,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -98,18 +100,23 @@ def run_key(fn: RunFn, config: Any, source: str | None = None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def _checksum(records: list[dict]) -> str:
-    return hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+def _checksum(entry: dict) -> str:
+    """SHA-256 of everything in a cache entry but the checksum itself (schema included)."""
+    body = {k: v for k, v in entry.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def load_cached(path: Path, key: str) -> pd.DataFrame | None:
-    """The cached run at ``path`` if it is complete and belongs to ``key``, else ``None``."""
+    """The cached run at ``path`` if it is complete, intact and belongs to ``key``, else ``None``."""
     try:
         entry = json.loads(path.read_text(encoding="utf-8"))
-        if entry["key"] != key or entry["sha256"] != _checksum(entry["records"]):
+        if entry["key"] != key or entry["sha256"] != _checksum(entry):
             return None
-        return pd.DataFrame.from_records(entry["records"], columns=entry["columns"])
-    except (OSError, ValueError, KeyError, TypeError):
+        columns, records = entry["columns"], entry["records"]
+        if any(set(r) != set(columns) for r in records):
+            return None
+        return pd.DataFrame.from_records(records, columns=columns)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -124,15 +131,14 @@ def _compute(fn: RunFn, config: Any, index: int) -> tuple[int, pd.DataFrame]:
 
 
 def _store(cache_dir: Path, key: str, config: Any, df: pd.DataFrame) -> None:
-    """Write a finished run to the cache, atomically, with a checksum of its rows."""
-    records = df.to_dict(orient="records")  # native Python floats: exact through JSON
+    """Write a finished run to the cache, atomically, with a checksum of the whole entry."""
     entry = {
         "key": key,
         "config": as_dict(config),
-        "columns": list(df.columns),
-        "records": records,
-        "sha256": _checksum(records),
+        "columns": [str(c) for c in df.columns],
+        "records": df.to_dict(orient="records"),  # native Python floats: exact through JSON
     }
+    entry["sha256"] = _checksum(entry)
     atomic_write_text(cache_dir / f"{key}.json", json.dumps(entry, sort_keys=True))
 
 
@@ -165,6 +171,12 @@ def run_sweep(
         for i, k in enumerate(keys):
             out[i] = load_cached(cache / f"{k}.json", k)
     todo = [i for i, r in enumerate(out) if r is None]
+    damaged = sum(cache is not None and (cache / f"{keys[i]}.json").exists() for i in todo)
+    if damaged:
+        print(
+            f"{desc}: {damaged} damaged cache entr{'y' if damaged == 1 else 'ies'} recomputed",
+            file=sys.stderr,
+        )
     n_jobs = (os.cpu_count() or 1) if n_jobs == 0 else n_jobs
     bar = tqdm(
         total=len(configs), initial=len(configs) - len(todo), desc=desc, disable=not progress, leave=False

@@ -15,24 +15,68 @@ def counted(config: dict) -> pd.DataFrame:
     return pd.DataFrame({"x": [config["x"]], "square": [config["x"] ** 2 + 0.1]})
 
 
-def test_cache_skips_finished_runs_and_recomputes_corrupt_ones(tmp_path):
-    log = tmp_path / "calls.txt"
-    configs = [{"x": i, "log": str(log)} for i in range(4)]
-    first = run_sweep(counted, configs, cache_dir=tmp_path / "cache", progress=False)
-    assert [float(f.square.iloc[0]) for f in first] == [0.1, 1.1, 4.1, 9.1]
-    assert sorted(log.read_text().split()) == ["0", "1", "2", "3"]
+def _damage(path, how: str) -> None:
+    """One kind of damage to a cache entry."""
+    text = path.read_text()
+    data = json.loads(text)
+    if how == "truncated":
+        path.write_text(text[:-20])
+    elif how == "record":
+        data["records"][0]["square"] = 99.0
+    elif how == "columns byte":  # one byte of the schema: "square" -> "squarf"
+        data["columns"] = [c.replace("square", "squarf") for c in data["columns"]]
+    elif how == "columns dropped":
+        data["columns"] = data["columns"][:1]
+    elif how == "config":
+        data["config"]["x"] = -1
+    elif how == "key":
+        data["key"] = "0" * 24
+    elif how == "checksum":
+        data["sha256"] = "0" * 64
+    elif how == "not json":
+        path.write_bytes(b"\x00\xff" * 10)
+    elif how == "not a dict":
+        path.write_text("[1, 2, 3]")
+    elif how == "empty":
+        path.write_text("")
+    if how in ("record", "columns byte", "columns dropped", "config", "key", "checksum"):
+        path.write_text(json.dumps(data))
 
-    entries = sorted((tmp_path / "cache").glob("*.json"))
-    assert len(entries) == 4
-    entries[0].write_text(entries[0].read_text()[:-20])  # truncated
-    data = json.loads(entries[1].read_text())
-    data["records"][0]["square"] = 99.0  # tampered: checksum no longer matches
-    entries[1].write_text(json.dumps(data))
+
+DAMAGE = [
+    "truncated",
+    "record",
+    "columns byte",
+    "columns dropped",
+    "config",
+    "key",
+    "checksum",
+    "not json",
+    "not a dict",
+    "empty",
+]
+
+
+def test_cache_skips_finished_runs_and_recomputes_every_damaged_entry(tmp_path, capsys):
+    log = tmp_path / "calls.txt"
+    configs = [{"x": i, "log": str(log)} for i in range(len(DAMAGE) + 2)]
+    first = run_sweep(counted, configs, cache_dir=tmp_path / "cache", progress=False)
+    assert [float(f.square.iloc[0]) for f in first] == [i**2 + 0.1 for i in range(len(configs))]
+    assert sorted(map(int, log.read_text().split())) == list(range(len(configs)))
+    capsys.readouterr()
+
+    keys = [run_key(counted, c) for c in configs]
+    for k, how in zip(keys, DAMAGE):
+        _damage(tmp_path / "cache" / f"{k}.json", how)
     log.write_text("")
     again = run_sweep(counted, configs, cache_dir=tmp_path / "cache", progress=False)
-    assert len(log.read_text().split()) == 2, "only the two damaged entries are recomputed"
+    assert sorted(map(int, log.read_text().split())) == list(range(len(DAMAGE))), "only damaged entries rerun"
+    assert f"{len(DAMAGE)} damaged cache entries recomputed" in capsys.readouterr().err
     for a, b in zip(first, again):
         pd.testing.assert_frame_equal(a, b)
+    log.write_text("")
+    run_sweep(counted, configs, cache_dir=tmp_path / "cache", progress=False)
+    assert log.read_text() == "" and "damaged" not in capsys.readouterr().err
 
 
 def test_run_key_depends_on_config_and_source():
