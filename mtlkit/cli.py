@@ -12,10 +12,13 @@ Parameters are validated (same path as the notebook's ``start``) before a kernel
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import os
+import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import papermill as pm
@@ -23,8 +26,8 @@ from jupyter_client import AsyncKernelManager
 from traitlets import default
 
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
-from mtlkit.results import REPO_DIR, atomic_write_text, read_json
-from mtlkit.session import HEADLESS_ENV, OUT_ENV, committed_dir
+from mtlkit.results import REPO_DIR, atomic_write_text, read_json, replace_dir
+from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir
 from mtlkit.stats import Claim, claims_markdown
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
@@ -79,37 +82,63 @@ def execute(
                 os.environ[k] = v
 
 
+@contextlib.contextmanager
+def _exclusive(lock: Path) -> Iterator[None]:
+    """Hold ``lock`` for one run into a folder; a second run into the same folder is refused."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(f"another run is writing {lock.parent}; wait for it or use --out") from None
+        yield
+
+
 def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: str | None = None) -> Path:
-    """Validate, execute the notebook with papermill, and move the executed copy into the output folder."""
+    """Validate, then execute the notebook with papermill into a staging folder that replaces the study's
+    folder in one atomic rename when every cell has run. A failed or interrupted run leaves the previous
+    results untouched; its partial outputs and executed notebook go to ``<study>.failed/`` beside them."""
     given = dict(params)
     if mode is not None:
         given["mode"] = mode
     resolved = validate(spec, given)
-    if out is None:
-        folder = committed_dir(spec.name, resolved["mode"])
-    else:
-        folder = Path(out).expanduser().resolve() / spec.name
+    folder = (
+        committed_dir(spec.name, resolved["mode"])
+        if out is None
+        else Path(out).expanduser().resolve() / spec.name
+    )
     inject = {k: resolved[k] for k in given} | {"mode": resolved["mode"]}
-    if out is not None:
-        inject["out"] = str(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    final = folder / f"{spec.name}.ipynb"
-    tmp = folder / f".{spec.name}.running.ipynb"
-    try:
-        # The kernel learns the committed folder from its environment, not from an injected parameter:
-        # the executed copy, re-run by hand from results/, writes to the scratch folder like any Lab run.
-        execute(spec.notebook, tmp, inject, spec.notebook.parent, {OUT_ENV: str(folder)})
-    except pm.PapermillExecutionError as e:
-        failed = folder / f"{spec.name}.failed.ipynb"
-        _strip_checkout_path(tmp)
-        os.replace(tmp, failed)
-        raise RuntimeError(
-            f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (see {failed})"
-        ) from None
-    _strip_checkout_path(tmp)
-    os.replace(tmp, final)  # atomic: the executed notebook appears whole or not at all
-    (folder / f"{spec.name}.failed.ipynb").unlink(missing_ok=True)  # an earlier failure is now stale
-    return final
+    staging = folder.with_name(f".{spec.name}.running")
+    failed = folder.with_name(f"{spec.name}.failed")
+    with _exclusive(folder.with_name(f".{spec.name}.lock")):
+        shutil.rmtree(staging, ignore_errors=True)  # left by a killed run (we hold the lock)
+        staging.mkdir(parents=True)
+        executed = staging / f"{spec.name}.ipynb"
+        try:
+            # The kernel learns its folders from its environment, not from injected parameters: the
+            # executed copy, re-run by hand from results/, writes to the scratch folder like any Lab run.
+            execute(
+                spec.notebook,
+                executed,
+                inject,
+                spec.notebook.parent,
+                {OUT_ENV: str(folder), STAGING_ENV: str(staging)},
+            )
+        except BaseException as e:
+            if executed.exists():
+                _strip_checkout_path(executed)
+            shutil.rmtree(failed, ignore_errors=True)
+            os.rename(staging, failed)
+            if isinstance(e, pm.PapermillExecutionError):
+                raise RuntimeError(
+                    f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the previous results "
+                    f"are untouched; this run's partial outputs and notebook: {failed})"
+                ) from None
+            raise
+        _strip_checkout_path(executed)
+        replace_dir(staging, folder)
+        shutil.rmtree(failed, ignore_errors=True)  # an earlier failure is now stale
+    return folder / f"{spec.name}.ipynb"
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

@@ -7,11 +7,13 @@ one, never half of one.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import io
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,38 @@ def notebook_hash(path: str | os.PathLike) -> str:
 def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file written by :func:`write_json`."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def replace_dir(staging: str | os.PathLike, final: str | os.PathLike) -> Path:
+    """Make the finished folder ``staging`` become ``final``, replacing a previous ``final`` in one atomic
+    rename: a reader sees the old folder or the new one, never a mixture. The previous folder is kept
+    until the rename, then deleted. (Where the atomic exchange is not available, the old folder is moved
+    aside first, so a crash between the two renames leaves it as ``.<name>.previous``.)"""
+    staging, final = Path(staging), Path(final)
+    if not final.exists():
+        os.rename(staging, final)
+        return final
+    if not _exchange(staging, final):
+        previous = final.with_name(f".{final.name}.previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        os.rename(final, previous)
+        os.rename(staging, final)
+        staging = previous
+    shutil.rmtree(staging)  # it now holds the previous results
+    return final

@@ -27,7 +27,10 @@ from mtlkit.sweep import run_sweep
 
 HEADLESS_ENV = "MTLKIT_HEADLESS"
 OUT_ENV = "MTLKIT_OUT"
-"""Set by ``mtlkit run`` for the kernel it starts: the folder a study writes when ``out`` is not given."""
+"""Set by ``mtlkit run`` for the kernel it starts: the study's folder when ``out`` is not given."""
+STAGING_ENV = "MTLKIT_STAGING"
+"""Set by ``mtlkit run``: where the kernel writes meanwhile; ``mtlkit run`` moves it to the study's folder
+in one atomic rename when the whole notebook has run."""
 
 
 def headless() -> bool:
@@ -65,6 +68,7 @@ class Study:
     p: Params
     device: torch.device
     out_dir: Path
+    home: Path | None = None  # where the outputs end up, when ``out_dir`` is a staging folder
     started: float = field(default_factory=time.time)
     metrics: list[pd.DataFrame] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
@@ -85,8 +89,9 @@ class Study:
 
     @property
     def cache_dir(self) -> Path | None:
-        """Where finished sweep runs are cached (``None`` when ``cache=False``)."""
-        return self.out_dir / ".cache" if self.p.cache else None
+        """Where finished sweep runs are cached (``None`` when ``cache=False``): beside the study's folder,
+        in ``.cache/<study>/``, so that a run that failed or was killed resumes from them."""
+        return self.out_dir.parent / ".cache" / self.name if self.p.cache else None
 
     def run(
         self,
@@ -162,13 +167,19 @@ class Study:
         return (f"> ⚠ {caveat}\n\n" if caveat else "") + claims_markdown(claims)
 
     def finish(self) -> None:
-        """Write ``metrics.csv``, ``claims.json`` and ``manifest.json``."""
+        """Write ``metrics.csv``, ``claims.json`` and ``manifest.json`` (last: it lists the SHA-256 of
+        every other file the study wrote, so a reader can check that a folder is complete and intact)."""
         metrics = pd.concat(self.metrics, ignore_index=True) if self.metrics else pd.DataFrame()
         _results.write_csv(self.out_dir / "metrics.csv", metrics)
         _results.write_json(
             self.out_dir / "claims.json", {"study": self.name, "claims": [c.to_dict() for c in self.claims]}
         )
-        _results.write_json(self.out_dir / "manifest.json", self.manifest())
+        outputs = {
+            f.relative_to(self.out_dir).as_posix(): _results.file_sha256(f)
+            for f in sorted(self.out_dir.rglob("*"))
+            if f.is_file() and f.suffix != ".ipynb" and f.name != "manifest.json"
+        }
+        _results.write_json(self.out_dir / "manifest.json", {**self.manifest(), "outputs": outputs})
 
     def manifest(self) -> dict:
         """What produced these results: parameters, seeds, versions, device, time, commit, source hashes."""
@@ -193,7 +204,7 @@ class Study:
             "title": self.spec.title,
             "paper": self.spec.paper,
             "mode": self.mode,
-            "params": {**self.p, "out": relative(self.out_dir)},
+            "params": {**self.p, "out": relative(self.home or self.out_dir)},
             "seeds": self.seeds,
             "device": str(self.device),
             "threads": torch.get_num_threads(),

@@ -12,8 +12,10 @@ calls the same :func:`~mtlkit.params.validate` before it even starts a kernel.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,7 +23,7 @@ import pandas as pd
 from mtlkit import plotting
 from mtlkit.params import MODES, StudySpec, validate
 from mtlkit.seeding import seed_everything
-from mtlkit.session import Params, Study, output_dir, pick_device, relative
+from mtlkit.session import STAGING_ENV, Params, Study, output_dir, pick_device, relative
 from mtlkit.studies import get_study
 
 PARAMETERS_HEADER = "# Parameters"
@@ -73,12 +75,14 @@ def start(name: str, namespace: Mapping[str, Any] | None = None, **given: Any) -
     p = Params(validate(spec, values))
     device = pick_device(p.device)
     seed_everything(p.seed)
-    out_dir = output_dir(spec.name, p.mode, p.out)
+    home = output_dir(spec.name, p.mode, p.out)
+    staging = os.environ.get(STAGING_ENV) if p.out is None else None
+    out_dir = Path(staging) if staging else home
     out_dir.mkdir(parents=True, exist_ok=True)
     plotting.set_theme()
-    study = Study(spec, p, device, out_dir)
+    study = Study(spec, p, device, out_dir, home)
     print(
-        f"{spec.title} | mode={p.mode} seeds={study.seeds} device={device} -> {relative(out_dir)}",
+        f"{spec.title} | mode={p.mode} seeds={study.seeds} device={device} -> {relative(home)}",
         file=sys.stdout,
     )
     if study.caveat():

@@ -1,7 +1,16 @@
 import pytest
 import torch
 
+from mtlkit.cli import run_study
 from mtlkit.data.base import MultiTaskData, TaskSpec
+from mtlkit.studies import STUDIES
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """Every study run once in smoke mode through ``mtlkit run`` into one folder: (folder, {study: its folder})."""
+    out = tmp_path_factory.mktemp("smoke")
+    return out, {name: run_study(STUDIES[name], "smoke", {}, str(out)).parent for name in STUDIES}
 
 
 @pytest.fixture

@@ -144,25 +144,41 @@ def test_score_table_takes_each_networks_best_validation_epoch():
     assert network_epochs(5, 10, "HOA", 2) == (5 + 10 + 5) * 10 and network_epochs(5, 10, "ESA", 2) == 36 * 2
 
 
-def test_load_ground_truth_only_at_matching_parameters(tmp_path):
+def test_load_ground_truth_only_from_a_complete_matching_run_of_this_code(tmp_path):
     import json
 
     import pandas as pd
 
+    from mtlkit.results import file_sha256, mtlkit_hash
     from mtlkit.studies.task_grouping import load_ground_truth
+
+    def write(table: pd.DataFrame, code: str | None = None, listed: str | None = None) -> None:
+        table.to_csv(tmp_path / "ground_truth.csv", index=False)
+        manifest = {
+            "params": {"epochs": 30, "tasks": ["a", "b"]},
+            "mtlkit_hash": code or mtlkit_hash(),
+            "outputs": {"ground_truth.csv": listed or file_sha256(tmp_path / "ground_truth.csv")},
+        }
+        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
 
     missing, why = load_ground_truth(tmp_path, {"epochs": 30})
     assert missing is None and "no usable ground truth" in why
-    (tmp_path / "manifest.json").write_text(json.dumps({"params": {"epochs": 30, "tasks": ["a", "b"]}}))
     row = {"seed": 0, "network": "full:a", "size": "full", "cost": 1.0, "task": "a", "val": 1.0, "test": 1.0}
-    pd.DataFrame([row]).to_csv(tmp_path / "ground_truth.csv", index=False)
+    write(pd.DataFrame([row]))
     old, why = load_ground_truth(tmp_path, {"epochs": 30})
     assert old is None and "scores" in why  # written by code that predates the early scores
-    pd.DataFrame([{**row, "scores": "final"}]).to_csv(tmp_path / "ground_truth.csv", index=False)
+    good = pd.DataFrame([{**row, "scores": "final"}])
+    write(good)
     table, why = load_ground_truth(tmp_path, {"epochs": 30, "tasks": ["a", "b"]})
     assert table is not None and len(table) == 1 and "1 seeds" in why
     other, why = load_ground_truth(tmp_path, {"epochs": 3, "tasks": ["a", "b"]})
     assert other is None and "epochs=30" in why and "here 3" in why
+    write(good, code="0" * 64)
+    stale, why = load_ground_truth(tmp_path, {"epochs": 30})
+    assert stale is None and "other code" in why
+    write(good, listed="0" * 64)  # the file is not the one the manifest lists (a run killed half-way)
+    torn, why = load_ground_truth(tmp_path, {"epochs": 30})
+    assert torn is None and "not the file its manifest lists" in why
 
 
 def test_branch_and_bound_handles_more_candidates_than_the_recursion_limit():

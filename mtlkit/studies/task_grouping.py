@@ -23,7 +23,7 @@ from mtlkit.data.multidigits import DEFAULT_TASKS, TASKS
 from mtlkit.data.standley import SETTINGS, TASK_NAMES, standley_scores
 from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import diverging_heatmap
-from mtlkit.results import REPO_DIR
+from mtlkit.results import REPO_DIR, file_sha256, mtlkit_hash
 from mtlkit.selection import (
     ALL_TASKS,
     FULL_SINGLES,
@@ -252,24 +252,36 @@ def study_ground_truth(study: Study) -> tuple[pd.DataFrame, str]:
     if p.ground_truth == "auto":
         expect = {k: p[k] for k in (*TRUTH_PARAMS, "esa_fraction")}
         name = "03_task_grouping"
+        reasons = []
         for folder in dict.fromkeys([study.out_dir.parent / name, REPO_DIR / "results" / name]):
             truth, why = load_ground_truth(folder, expect)
             if truth is not None:
                 return truth, why
+            reasons.append(why)
+        why = "; ".join(reasons)
     configs = {(s,): truth_config(p, s) for s in study.seeds}
     history = study.run(train_subsets, configs, keys=("seed",), desc="ground truth")
     return ground_truth(history, esa_epoch(p)), f"{why}; the subset networks were trained here"
 
 
 def load_ground_truth(folder: str | Path, expect: dict) -> tuple[pd.DataFrame | None, str]:
-    """Study 03's ``ground_truth.csv`` from ``folder`` if its manifest's parameters equal ``expect``
+    """Study 03's ``ground_truth.csv`` from ``folder`` if the folder is a finished study 03 run by this
+    code (its manifest lists the file's SHA-256 and this mtlkit hash) whose parameters equal ``expect``
     (those that decide the networks: data, sizes, training), else ``None``; and why, in words."""
     folder = Path(folder)
     try:
-        params = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["params"]
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        params, recorded = manifest["params"], manifest["outputs"]["ground_truth.csv"]
+        if manifest["mtlkit_hash"] != mtlkit_hash():
+            return None, f"{folder} was computed by other code (its mtlkit hash differs)"
+        if file_sha256(folder / "ground_truth.csv") != recorded:
+            return (
+                None,
+                f"{folder}/ground_truth.csv is not the file its manifest lists (changed or half-written)",
+            )
         table = pd.read_csv(folder / "ground_truth.csv")
-    except (OSError, ValueError, KeyError) as e:
-        return None, f"no usable ground truth in {folder} ({e.__class__.__name__})"
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return None, f"no usable ground truth in {folder} ({e.__class__.__name__}: {e})"
     missing = {"seed", "network", "size", "cost", "task", "val", "test", "scores"} - set(table.columns)
     if missing:
         return None, f"{folder}/ground_truth.csv lacks columns {sorted(missing)} (written by older code)"

@@ -1,0 +1,122 @@
+"""A study's folder changes whole or not at all: a failed or killed run leaves the previous results
+byte-identical, and study 04 never reads a ground truth that a killed study 03 run left behind."""
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mtlkit.cli import run_study
+from mtlkit.params import StudySpec
+from mtlkit.studies import STUDIES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` (hidden folders such as a cache excluded)."""
+    return {
+        f.relative_to(folder).as_posix(): hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(folder.rglob("*"))
+        if f.is_file() and not any(part.startswith(".") for part in f.relative_to(folder).parts)
+    }
+
+
+@dataclass(frozen=True)
+class _Spec(StudySpec):
+    """A stand-in study whose notebook writes a file where ``mtlkit run`` says, then fails (or not)."""
+
+    path: Path = Path()
+
+    @property
+    def notebook(self) -> Path:
+        return self.path
+
+
+def _spec(tmp_path: Path, fail: bool) -> _Spec:
+    base = STUDIES["00_landscape"]
+    return _Spec("toy", "a toy", "none", base.params, path=_notebook(tmp_path, fail))
+
+
+def _notebook(tmp_path: Path, fail: bool) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell("import os, pathlib\nmode = None"),
+        nbformat.v4.new_code_cell(
+            "pathlib.Path(os.environ['MTLKIT_STAGING'], 'metrics.csv').write_text('new')\n"
+            + ("raise RuntimeError('boom')" if fail else "")
+        ),
+    ]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    path = tmp_path / ("fails.ipynb" if fail else "works.ipynb")
+    nbformat.write(nb, path)
+    return path
+
+
+def test_a_failed_run_leaves_the_previous_results_and_its_own_outputs_beside_them(tmp_path):
+    out = tmp_path / "out"
+    run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    before = tree_hashes(out / "toy")
+    assert set(before) == {"metrics.csv", "toy.ipynb"}
+    with pytest.raises(RuntimeError, match="previous results are untouched"):
+        run_study(_spec(tmp_path, fail=True), "smoke", {}, str(out))
+    assert tree_hashes(out / "toy") == before
+    failed = out / "toy.failed"
+    assert (failed / "metrics.csv").read_text() == "new" and (failed / "toy.ipynb").is_file()
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["toy", "toy.failed"]
+    run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    assert not failed.exists(), "a later success clears the stale failure"
+
+
+@pytest.mark.notebook
+def test_study_04_never_reads_what_a_killed_study_03_run_left(smoke_runs, tmp_path):
+    committed = tree_hashes(ROOT / "results")
+    # study 04 of the smoke runs read the finished study 03 beside it
+    assert (
+        "Ground truth: read from" in (smoke_runs[1]["04_transference"] / "04_transference.ipynb").read_text()
+    )
+    out = tmp_path / "runs"
+    shutil.copytree(smoke_runs[1]["03_task_grouping"], out / "03_task_grouping")
+    good = tree_hashes(out / "03_task_grouping")
+    # a run at other parameters, killed once it has written its ground truth
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mtlkit.cli",
+            "run",
+            "03",
+            "--mode",
+            "smoke",
+            "-p",
+            "epochs",
+            "4",
+            "--out",
+            str(out),
+        ],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    staging = out / ".03_task_grouping.running"
+    deadline = time.time() + 120
+    while not (staging / "ground_truth.csv").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert (staging / "ground_truth.csv").exists(), "the killed run had written its ground truth"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert tree_hashes(out / "03_task_grouping") == good, "the finished run's folder is untouched"
+    # study 04 at the killed run's parameters: the only finished 03 is at other parameters -> recomputed
+    run_study(STUDIES["04_transference"], "smoke", {"epochs": "4"}, str(out))
+    text = (out / "04_transference" / "04_transference.ipynb").read_text()
+    assert "the subset networks were trained here" in text and "epochs=3 (here 4)" in text
+    assert tree_hashes(ROOT / "results") == committed, "the committed results are byte-identical"
