@@ -15,7 +15,6 @@ import seaborn as sns
 from mtlkit.selection import ALL_TASKS, FULL_SINGLES, HALF_SINGLES
 from mtlkit.stats import summarize
 
-
 QUALITATIVE: tuple[str, ...] = ("#4477AA", "#EE6677", "#228833", "#CCBB44", "#66CCEE", "#AA3377", "#777777")
 """Paul Tol's colour-blind-safe "bright" scheme (its grey darkened to read as a line): seven hues that stay
 distinct from one another, where seaborn's ``colorblind`` has three near-identical oranges."""
