@@ -124,10 +124,11 @@ def diverging_heatmap(m: pd.DataFrame, ax: plt.Axes, lim: float, fmt: str, label
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right", rotation_mode="anchor")
 
 
-def band(ax: plt.Axes, frame: pd.DataFrame, label: str) -> None:
-    """Mean ``value`` per epoch across seeds with its 95% interval as a band (one row per seed and epoch)."""
+def band(ax: plt.Axes, frame: pd.DataFrame, label: str, **kw: Any) -> None:
+    """Mean ``value`` per epoch across seeds with its 95% interval as a band (one row per seed and epoch);
+    ``kw`` goes to the line (e.g. ``color``)."""
     s = summarize(frame, ["epoch"])
-    (line,) = ax.plot(s.epoch, s["mean"], label=label)
+    (line,) = ax.plot(s.epoch, s["mean"], label=label, **kw)
     ax.fill_between(s.epoch, s.low, s.high, color=line.get_color(), alpha=0.15)
 
 
