@@ -12,10 +12,11 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
+from matplotlib import ticker
 
 from mtlkit.data.multidigits import DEFAULT_TASKS, TASKS
 from mtlkit.params import Param, StudySpec
-from mtlkit.plotting import plot_intervals
+from mtlkit.plotting import colors, plot_intervals
 from mtlkit.runs import FitConfig, RunConfig
 from mtlkit.stats import holm, one_sided_p, summarize
 from mtlkit.studies.common import COMMON, sizes, training
@@ -24,6 +25,9 @@ from mtlkit.weighting import WEIGHTINGS
 BASELINES = tuple(w for w in WEIGHTINGS if w not in ("fixed", "itmtl"))
 """The survey's adaptive methods (``fixed`` is a scalarisation tool for fronts, not a baseline of its own;
 IT-MTL is study 04's subject)."""
+
+METHOD_COLORS = colors([*BASELINES, "single"])
+"""One colour per method in all of the study's figures (one network per task in grey)."""
 
 SPEC = StudySpec(
     name="00_landscape",
@@ -145,7 +149,9 @@ def landscape_figure(
     a.set_ylabel("hard sharing, weighting")
     a.set_title(f"Mean relative accuracy change ({n_seeds} seeds, 95% CI)")
     acc = summarize(final[(final.split == "test") & (final.metric == "accuracy")], ["task", "method"])
-    plot_intervals(acc, "task", "method", ax=b, order=tasks, hue_order=methods, dodge=0.11)
+    plot_intervals(
+        acc, "task", "method", ax=b, order=tasks, hue_order=methods, dodge=0.11, palette=METHOD_COLORS
+    )
     b.tick_params(axis="x", labelrotation=20)
     b.set_ylabel("test accuracy")
     b.set_xlabel("task")
@@ -155,13 +161,14 @@ def landscape_figure(
 
 
 def weights_figure(history: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
-    """Mean task weight per epoch for each weighting method (seed-averaged)."""
+    """Mean task weight per epoch for each weighting method (seed-averaged), one colour per task."""
     d = history[(history.metric == "weight") & history.method.isin(methods)]
     g = sns.relplot(
         data=d,
         x="epoch",
         y="value",
         hue="task",
+        palette=colors([t for t in TASKS if t in set(d.task)]),
         col="method",
         col_order=list(methods),
         kind="line",
@@ -172,16 +179,39 @@ def weights_figure(history: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
         facet_kws={"sharey": False},
     )
     g.set_axis_labels("epoch", "task weight (epoch mean)")
+    g.set_titles("{col_name}")
     return g.figure
 
 
 def curves_figure(history: pd.DataFrame, methods: Sequence[str]) -> plt.Figure:
-    """Summed validation loss over epochs per method (seed-averaged, 95% band across seeds)."""
-    d = history[(history.split == "val") & (history.metric == "loss")]
+    """Summed validation loss over epochs, one panel per method (its colour) over the others (grey), since
+    most methods' curves coincide. Mean over the seeds still training at each epoch: early stopping ends
+    seeds at different epochs, so a curve's tail rests on fewer seeds."""
+    d = history[(history.split == "val") & (history.metric == "loss") & history.method.isin(methods)]
     d = d.groupby(["method", "seed", "epoch"], as_index=False)["value"].sum()
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    sns.lineplot(data=d, x="epoch", y="value", hue="method", hue_order=list(methods), ax=ax, errorbar=None)
-    ax.set_ylabel("validation loss, summed over tasks")
-    ax.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
+    mean = d.groupby(["method", "epoch"], as_index=False)["value"].mean()
+    ncol = min(len(methods), 3)
+    nrow = -(-len(methods) // ncol)
+    fig, axes = plt.subplots(
+        nrow, ncol, figsize=(3.6 * ncol, 2.7 * nrow), sharex=True, sharey=True, squeeze=False
+    )
+    for ax, method in zip(axes.flat, methods):
+        for other, g in mean.groupby("method"):
+            if other != method:
+                ax.plot(g.epoch, g.value, color="0.8", lw=1)
+        g = mean[mean.method == method]
+        ax.plot(g.epoch, g.value, color=METHOD_COLORS.get(method), lw=2)
+        ax.set_title(method, color=METHOD_COLORS.get(method))
+    for ax in axes.flat[len(methods) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("val. loss, sum over tasks")
+    for ax in axes[-1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].set_yscale("log")
+    axes[0, 0].yaxis.set_major_locator(ticker.LogLocator(subs=(1, 1.5, 2, 3, 5, 7)))
+    axes[0, 0].yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    axes[0, 0].yaxis.set_minor_locator(ticker.NullLocator())
+    fig.suptitle("Validation loss per method (grey: the other methods; mean over seeds still training)")
     fig.tight_layout()
     return fig

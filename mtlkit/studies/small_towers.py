@@ -311,6 +311,7 @@ def fronts_figure(test_loss: pd.DataFrame, p: dict) -> plt.Figure:
             axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
             axis.set_major_formatter(FormatStrFormatter("%g"))
             axis.set_minor_formatter(NullFormatter())
+        ax.tick_params(axis="x", labelrotation=30)
     fig.legend(*axes[0, 0].get_legend_handles_labels(), title="variant", frameon=False, loc="center right")
     fig.tight_layout(rect=(0, 0, 0.9, 1))
     return fig

@@ -248,7 +248,9 @@ def tradeoff_figure(curves: pd.DataFrame, scalars: pd.DataFrame, n_seeds: int) -
         for reg in REGIMES:
             c = curves[(curves.network == net) & (curves.regime == reg)].rename(columns={"loss": "value"})
             band(row[0], c, REGIME_LABELS[reg])
-        row[0].set(yscale="log", title=f"{net}: learning a new task", ylabel="new task's loss (MSE)")
+        row[0].set(
+            yscale="log", title=f"{net}: learning a new task", ylabel="new task's loss (MSE)", xlabel="epoch"
+        )
         w = wide[wide.network == net]
         for ax, y, label in (
             (row[1], "epochs_to_criterion", "epochs to learn the new task"),
@@ -275,6 +277,7 @@ def similarity_figure(sim: pd.DataFrame) -> plt.Figure:
         m = d.pivot_table(index="task_a", columns="task_b", values="value", sort=False)
         kw = {"vmin": -1, "vmax": 1, "cmap": "vlag", "square": True, "xticklabels": True, "yticklabels": True}
         sns.heatmap(m, ax=ax, cbar=ax is axes[0, -1], **kw)
+        ax.grid(False)
         ax.set(title=f"{net}\n{REGIME_LABELS[reg]}", xlabel="task (input dim, output dim)", ylabel="")
     fig.tight_layout()
     return fig
@@ -293,8 +296,9 @@ def agent_figure(evals: pd.DataFrame, n_seeds: int) -> plt.Figure:
     kw = {"s": 140, "facecolors": "none", "edgecolors": "red", "label": "differs from oracle"}
     a.scatter(wrong.horizon, wrong.concurrency, **kw)
     a.set_xscale("log")
-    a.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
-    a.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    a.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+    a.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+    a.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     a.set(
         xlabel="horizon (epochs of work, log scale)",
         ylabel="value of concurrent work v",
@@ -302,7 +306,9 @@ def agent_figure(evals: pd.DataFrame, n_seeds: int) -> plt.Figure:
     )
     a.legend(frameon=False, bbox_to_anchor=(1.01, 1), loc="upper left")
     s = summarize(evals.groupby(["policy", "seed"], as_index=False).reward.mean(), ["policy"], "reward")
-    plot_intervals(s, "policy", ax=b, order=["always shared", "always separated", "agent", "oracle"])
+    order = ["always shared", "always separated", "agent", "oracle"]
+    plot_intervals(s, "policy", ax=b, order=order)
+    b.set_xticklabels([o.replace(" ", "\n") for o in order])
     b.set(
         ylabel="mean reward per step (held-out envs)",
         title=f"Reward in unfamiliar environments ({n_seeds} held-out seeds, 95% CI)",

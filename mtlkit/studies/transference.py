@@ -20,10 +20,10 @@ import pandas as pd
 import seaborn as sns
 
 from mtlkit.params import Param, StudySpec
-from mtlkit.plotting import band, diverging_heatmap, plot_intervals
+from mtlkit.plotting import QUALITATIVE, band, diverging_heatmap, plot_intervals
 from mtlkit.runs import FitConfig, RunConfig, TrackConfig, tracking_overhead
 from mtlkit.session import Params
-from mtlkit.stats import summarize
+from mtlkit.stats import mean_ci, summarize
 from mtlkit.studies import task_grouping
 from mtlkit.transference import hoa_members, time_hoa_networks
 
@@ -283,7 +283,7 @@ def affinity_heatmaps(z: pd.DataFrame, epochs: Sequence[int]) -> plt.Figure:
     for k, (ax, e, m) in enumerate(zip(axes[0], epochs, mats)):
         last = k == len(epochs) - 1
         diverging_heatmap(
-            m / 10.0**power, ax, lim / 10.0**power, ".2f", label, cbar=last, annot_kws={"size": 7}
+            m / 10.0**power, ax, lim / 10.0**power, ".2f", label, cbar=last, annot_kws={"size": 8}
         )
         ax.set(title=f"epoch {e}", xlabel="target", ylabel="source" if k == 0 else "")
     fig.tight_layout()
@@ -291,32 +291,36 @@ def affinity_heatmaps(z: pd.DataFrame, epochs: Sequence[int]) -> plt.Figure:
 
 
 def affinity_series(z: pd.DataFrame, pairs: Sequence[tuple[str, str]], n_seeds: int) -> plt.Figure:
-    """Lookahead transference of selected ``(source, target)`` pairs over training (epoch means, 95% band
-    across seeds)."""
-    fig, ax = plt.subplots(figsize=(7.5, 4))
+    """Lookahead transference of selected ``(source, target)`` pairs over training, a panel per pair (epoch
+    means, 95% band across seeds), up to the last epoch every seed reached (later ones rest on fewer)."""
     per = z.groupby(["seed", "epoch", "source", "target"], as_index=False).value.mean()
-    for src, tgt in pairs:
-        band(ax, per[(per.source == src) & (per.target == tgt)], f"{src} -> {tgt}")
-    ax.axhline(0, color="k", lw=1, ls="--")
-    ax.set(
-        xlabel="epoch",
-        ylabel="lookahead transference Z",
-        title=f"Transference over training ({n_seeds} seeds)",
-    )
-    ax.legend(frameon=False, fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
+    per = per[per.epoch <= per.groupby("seed").epoch.max().min()]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(3.3 * len(pairs), 3.4), sharey=True, squeeze=False)
+    for ax, (src, tgt), c in zip(axes[0], pairs, QUALITATIVE):
+        band(ax, per[(per.source == src) & (per.target == tgt)], f"{src} -> {tgt}", color=c)
+        ax.axhline(0, color="k", lw=1, ls="--")
+        ax.set(xlabel="epoch", title=f"{src} -> {tgt}")
+    axes[0, 0].set_ylabel("lookahead transference Z")
+    fig.suptitle(f"Transference over training ({n_seeds} seeds, epochs all of them reached; 95% bands)")
     fig.tight_layout()
     return fig
 
 
-def affinity_vs_gain(pairs: pd.DataFrame, rho: float) -> plt.Figure:
-    """Each ordered pair's averaged affinity (x) against the ground-truth gain of training the pair (y)."""
-    fig, ax = plt.subplots(figsize=(5.8, 4.4))
+def affinity_vs_gain(pairs: pd.DataFrame, rho: float, rho_per_seed: Sequence[float] = ()) -> plt.Figure:
+    """Each ordered pair's seed-averaged affinity (x) against its true gain (y), titled with ``rho`` of these
+    points and, if given, the mean per-seed rho that claim C1 tests (the rho of means is not the mean rho)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.6))
     sns.scatterplot(data=pairs, x="affinity", y="gain", hue="task", ax=ax, s=60)
     ax.axhline(0, color="k", lw=0.8, ls="--")
     ax.axvline(0, color="k", lw=0.8, ls="--")
-    ax.set_xlabel("averaged affinity  partner -> task  (one joint run, Adam lookahead)")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(5))
+    ax.set_xlabel("seed-averaged affinity  partner -> task\n(one joint run per seed, Adam lookahead)")
     ax.set_ylabel("ground truth: test-loss gain of task\nwhen trained with partner (study 03)")
-    ax.set_title(f"Spearman rho = {rho:.2f} (seed-averaged affinities)")
+    title = f"Spearman rho of these points = {rho:.2f}"
+    if len(rho_per_seed):
+        m, lo, hi = mean_ci(rho_per_seed)
+        title = f"per-seed rho: mean {m:.2f} [{lo:.2f}, {hi:.2f}] (claim C1)\n{title} (seed-averaged)"
+    ax.set_title(title, fontsize=11)
     ax.legend(title="task", frameon=False, fontsize=8, bbox_to_anchor=(1.01, 1), loc="upper left")
     fig.tight_layout()
     return fig
