@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test smoke lab bench report lint clean
+.PHONY: study test smoke lab bench report lint site clean
 
 $(STAMP): requirements.lock pyproject.toml
 	rm -rf $(VENV)
@@ -29,14 +29,17 @@ bench: $(STAMP)  ## speed measurements into results/benchmarks/
 report: $(STAMP)  ## print every study's claims table from results/
 	$(BIN)/mtlkit report
 
+site: $(STAMP)  ## the static site: README, docs/ and the executed notebooks in results/ -> build/site/index.html
+	$(BIN)/python site/build.py build/site
+
 lint: $(STAMP)
-	$(BIN)/ruff check mtlkit tests benchmarks notebooks
-	$(BIN)/ruff format --check mtlkit tests benchmarks
+	$(BIN)/ruff check mtlkit tests benchmarks notebooks site
+	$(BIN)/ruff format --check mtlkit tests benchmarks site
 
 lab: $(STAMP)  ## JupyterLab at the repository root; runs by hand write to results/lab/ (ignored)
 	$(BIN)/pip install --quiet -e '.[lab]'
 	$(BIN)/jupyter lab --ServerApp.root_dir=.
 
 clean:
-	rm -rf $(VENV) results/smoke results/full
+	rm -rf $(VENV) results/smoke results/full build/site build/site-src build/site-doctrees
 	find results/lab -mindepth 1 ! -name README.md -delete

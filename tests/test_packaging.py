@@ -57,9 +57,18 @@ def test_every_runtime_dependency_is_locked_and_in_environment_yml():
     assert "jupyterlab" not in lock, "JupyterLab belongs in the `lab` extra only"
 
 
+def test_site_and_test_extras_are_locked_and_in_environment_yml():
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {re.split(r"[<>=!~ \[]", d)[0].lower() for d in extras["docs"] + extras["test"]}
+    assert {"sphinx", "myst-nb", "selenium"} <= names
+    lock, env = lock_pins(), env_pins()
+    assert names <= set(lock), f"not in requirements.lock: {names - set(lock)}"
+    assert names <= set(env), f"not in environment.yml: {names - set(env)}"
+
+
 def test_makefile_targets_and_ci_command():
     make = (ROOT / "Makefile").read_text()
-    for target in ("study", "test", "smoke", "lab", "bench", "report"):
+    for target in ("study", "test", "smoke", "lab", "bench", "report", "site"):
         assert re.search(rf"^{target}:", make, re.M), target
     assert "python3 -m venv" in make.replace("$(PYTHON)", "python3")
     assert "requirements.lock" in make

@@ -1,0 +1,82 @@
+"""Build the static site: stage its sources into build/site-src/, then run Sphinx into build/site/.
+
+    python site/build.py [OUT]      # OUT defaults to build/site; `make site` runs this
+
+Nothing is executed: the pages are README.md (the landing page), docs/*.md and the committed executed notebooks
+results/<study>/<study>.ipynb with their figures. Sources are staged, never edited in place; links in the README that
+point at a study's source notebook are pointed at its executed page. Warnings fail the build (a broken cross-reference
+or image is a warning).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = Path(__file__).resolve().parent
+WORK = ROOT / "build"  # holds site-src/ (the staged sources) and site-doctrees/ (Sphinx's cache)
+
+
+def studies() -> list[str]:
+    """Every study with a committed executed notebook, e.g. ``03_task_grouping``."""
+    return sorted(p.parent.name for p in ROOT.glob("results/*/*.ipynb") if p.stem == p.parent.name)
+
+
+def landing_page(readme: str, names: list[str], docs: list[str]) -> str:
+    """The README with source-notebook links sent to the executed pages, and the site's table of contents."""
+    readme = re.sub(r"\]\(notebooks/([\w-]+)\.ipynb\)", r"](results/\1/\1.ipynb)", readme)
+    readme = readme.replace("](build/site/index.html)", "](index.md)")  # the site itself
+    toc = ["", "```{toctree}", ":caption: Studies", ":maxdepth: 1", ""]
+    toc += [f"results/{n}/{n}" for n in names]
+    toc += ["```", "", "```{toctree}", ":caption: Docs", ":maxdepth: 1", ""]
+    toc += [f"docs/{d}" for d in docs] + ["```", ""]
+    # the table of contents goes right after the opening section (before the first second-level heading)
+    head, sep, rest = readme.partition("\n## ")
+    return head.rstrip() + "\n" + "\n".join(toc) + sep + rest
+
+
+def stage(dest: Path) -> None:
+    """Copy the site's sources into ``dest`` (emptied first): index.md, docs/, results/<study>/."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    (dest / "docs").mkdir(parents=True)
+    names = studies()
+    docs = sorted(p.stem for p in (ROOT / "docs").glob("*.md"))
+    for d in docs:
+        shutil.copy2(ROOT / "docs" / f"{d}.md", dest / "docs" / f"{d}.md")
+    for n in names:
+        src, dst = ROOT / "results" / n, dest / "results" / n
+        dst.mkdir(parents=True)
+        shutil.copy2(src / f"{n}.ipynb", dst / f"{n}.ipynb")
+        for f in [src / "claims.json", *sorted(src.glob("figures/*.png"))]:
+            (dst / f.relative_to(src)).parent.mkdir(exist_ok=True)
+            shutil.copy2(f, dst / f.relative_to(src))
+    (dest / "index.md").write_text(landing_page((ROOT / "README.md").read_text(), names, docs))
+
+
+def build(out: Path, work: Path = WORK) -> float:
+    """Stage the sources into ``work`` and build the site into ``out``; returns the wall seconds.
+
+    Any Sphinx warning (a broken cross-reference, a missing image) fails the build."""
+    from sphinx.cmd.build import build_main
+
+    t0 = time.perf_counter()
+    stage(work / "site-src")
+    args = ["-q", "-W", "--keep-going", "-b", "html", "-c", str(SITE), "-d", str(work / "site-doctrees")]
+    rc = build_main([*args, str(work / "site-src"), str(out)])
+    if rc:
+        raise RuntimeError(f"sphinx-build failed (exit {rc}): see the warnings above")
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build" / "site"
+    try:
+        seconds = build(out.resolve())
+    except RuntimeError as e:
+        sys.exit(str(e))
+    print(f"site built in {seconds:.1f} s: {out / 'index.html'}")

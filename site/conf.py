@@ -1,0 +1,20 @@
+"""Sphinx configuration of the static site (sources staged by site/build.py; nothing is executed)."""
+
+project = "mtlkit"
+author = "mtlkit contributors"
+copyright = "mtlkit contributors"
+
+extensions = ["myst_nb"]
+myst_enable_extensions = ["dollarmath", "colon_fence"]
+myst_heading_anchors = 3
+
+nb_execution_mode = "off"  # the site shows the committed runs; it never executes a notebook
+nb_render_markdown_format = "myst"  # claims and protocol tables are Markdown outputs: render them as tables
+nb_merge_streams = True
+
+html_theme = "furo"
+html_title = "mtlkit: studies of multi-task learning"
+html_copy_source = False
+html_show_sourcelink = False
+html_css_files = ["site.css"]
+html_static_path = ["_static"]
