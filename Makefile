@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test smoke lab bench report lint clean
+.PHONY: study test smoke lab bench report lint clean student
 
 $(STAMP): requirements.lock pyproject.toml
 	rm -rf $(VENV)
@@ -28,6 +28,9 @@ bench: $(STAMP)  ## speed measurements into results/benchmarks/
 
 report: $(STAMP)  ## print every study's claims table from results/
 	$(BIN)/mtlkit report
+
+student: $(STAMP)  ## the notebooks without their solutions (outputs cleared, check cells kept), into build/student/
+	$(BIN)/mtlkit student --out build/student
 
 lint: $(STAMP)
 	$(BIN)/ruff check mtlkit tests benchmarks notebooks
