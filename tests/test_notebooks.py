@@ -41,12 +41,6 @@ def test_parameters_cell_matches_the_declared_defaults(name):
     assert validate(STUDIES[name], values) == validate(STUDIES[name], {})
 
 
-@pytest.fixture(scope="module")
-def smoke_runs(tmp_path_factory):
-    out = tmp_path_factory.mktemp("smoke")
-    return out, {name: run_study(STUDIES[name], "smoke", {}, str(out)).parent for name in NOTEBOOKS}
-
-
 @pytest.mark.notebook
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_smoke_run_writes_every_output(smoke_runs, name):
