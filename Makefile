@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test smoke lab bench report lint site clean
+.PHONY: study test smoke lab bench report lint site student clean
 
 $(STAMP): requirements.lock pyproject.toml
 	rm -rf $(VENV)
@@ -31,6 +31,9 @@ report: $(STAMP)  ## print every study's claims table from results/
 
 site: $(STAMP)  ## the static site: README, docs/ and the executed notebooks in results/ -> build/site/index.html
 	$(BIN)/python site/build.py build/site
+
+student: $(STAMP)  ## the notebooks without their solutions (outputs cleared, check cells kept), into build/student/
+	$(BIN)/mtlkit student --out build/student
 
 lint: $(STAMP)
 	$(BIN)/ruff check mtlkit tests benchmarks notebooks site

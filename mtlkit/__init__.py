@@ -3,7 +3,8 @@
 Modules sit in layers, and a module imports only from its own layer or the layers below it (never
 inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and that there is no cycle)::
 
-    8 runtime     study (start: a notebook's parameters -> a running Study), cli
+    8 runtime     study (start: a notebook's parameters -> a running Study), cli, exercises (each notebook's
+                  checked exercises), grading (answers judged; student copies of the notebooks)
     7 studies/    one module per notebook: declared parameters, runs, analysis, figures
     6 runs        params (Param, validation), runs (RunConfig, train_and_evaluate), sweep (workers,
                   cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces)
@@ -26,6 +27,6 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("grouping", "selection", "transference", "fronts", "agent", "multitasking"), 5),
     **dict.fromkeys(("params", "runs", "sweep", "session", "plotting"), 6),
     "studies": 7,
-    **dict.fromkeys(("study", "cli"), 8),
+    **dict.fromkeys(("study", "cli", "exercises", "grading"), 8),
 }
 """The layer of each top-level module or package of :mod:`mtlkit` (see the module docstring)."""

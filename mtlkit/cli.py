@@ -4,6 +4,7 @@
     mtlkit run 00 --mode smoke -p seeds 2 -p tasks left,right --out /tmp/runs
     mtlkit run all                      # every study, default mode, into results/
     mtlkit report                       # every claims table under results/
+    mtlkit student                      # student notebooks, without solutions, into build/student/
 
 Parameters are validated (same path as the notebook's ``start``) before a kernel starts, so a bad
 ``-p`` fails in about a second with the parameter's name and what is allowed.
@@ -25,6 +26,7 @@ import papermill as pm
 from jupyter_client import AsyncKernelManager
 from traitlets import default
 
+from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
 from mtlkit.results import REPO_DIR, atomic_write_text, read_json, replace_dir
 from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir
@@ -166,6 +168,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     r.add_argument("--out", default=None, help="write <OUT>/<study>/ instead of results/")
     rep = sub.add_parser("report", help="print every claims table under a results folder")
     rep.add_argument("--results", default=None, help="results folder (default: the repository's results/)")
+    stu = sub.add_parser("student", help="write the notebooks without their solutions, for students")
+    stu.add_argument("study", nargs="*", default=["all"], help="study names or numbers (default: all)")
+    stu.add_argument("--out", default=None, help="folder to write (default: the repository's build/student/)")
     return ap.parse_args(argv)
 
 
@@ -177,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _list(args.study)
         elif args.command == "report":
             _report(args.results)
+        elif args.command == "student":
+            _student(args.study, args.out)
         else:
             specs = _studies(args.study)
             params = dict(args.param)
@@ -231,6 +238,13 @@ def _report(results: str | None) -> None:
         data = read_json(f)
         claims = [Claim.from_dict(d) for d in data["claims"]]
         print(f"== {data['study']}\n{claims_markdown(claims)}\n")  # in full: no column is truncated
+
+
+def _student(names: Sequence[str], out: str | None) -> None:
+    specs = {s.name: s for name in names for s in _studies(name)}.values()
+    folder = Path(out) if out else REPO_DIR / "build" / "student"
+    for path in write_student_notebooks([s.notebook for s in specs], folder):
+        print(path)
 
 
 if __name__ == "__main__":

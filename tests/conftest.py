@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -5,12 +7,7 @@ from mtlkit.cli import run_study
 from mtlkit.data.base import MultiTaskData, TaskSpec
 from mtlkit.studies import STUDIES
 
-
-@pytest.fixture(scope="session")
-def smoke_runs(tmp_path_factory):
-    """Every study run once in smoke mode through ``mtlkit run`` into one folder: (folder, {study: its folder})."""
-    out = tmp_path_factory.mktemp("smoke")
-    return out, {name: run_study(STUDIES[name], "smoke", {}, str(out)).parent for name in STUDIES}
+NOTEBOOKS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 
 
 @pytest.fixture
@@ -28,3 +25,11 @@ def tiny_data() -> MultiTaskData:
         TaskSpec("reg", "regression", 1),
     ]
     return MultiTaskData(x, y, tasks)
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """Every notebook run once in smoke mode (through papermill): the output root and each study's folder.
+    Shared by tests/test_notebooks.py and tests/test_exercises.py, so the notebooks run once per session."""
+    out = tmp_path_factory.mktemp("smoke")
+    return out, {name: run_study(STUDIES[name], "smoke", {}, str(out)).parent for name in NOTEBOOKS}
