@@ -25,6 +25,8 @@ import importlib.util
 import json
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -120,8 +122,29 @@ def load_cached(path: Path, key: str) -> pd.DataFrame | None:
         return None
 
 
-def _compute(fn: RunFn, config: Any, index: int) -> tuple[int, pd.DataFrame]:
-    """One run on one torch thread (in the caller's process or a worker's); returns its index too."""
+_WATCHED: list[int] = []
+
+
+def _exit_with_parent() -> None:
+    """In a worker process: exit as soon as the process that started it is gone (so a killed run leaves
+    no worker computing for nobody). Started once per worker, on its first run."""
+    if _WATCHED:
+        return
+    _WATCHED.append(os.getppid())
+
+    def watch() -> None:
+        while os.getppid() == _WATCHED[0]:
+            time.sleep(0.25)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="mtlkit-exit-with-parent", daemon=True).start()
+
+
+def _compute(fn: RunFn, config: Any, index: int, driver: int | None = None) -> tuple[int, pd.DataFrame]:
+    """One run on one torch thread (in the caller's process or a worker's); returns its index too.
+    ``driver`` is the pid of the process that ran the sweep: a worker watches that its parent lives."""
+    if driver is not None and os.getpid() != driver:
+        _exit_with_parent()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -194,7 +217,9 @@ def run_sweep(
     elif todo:
         with _engine(backend, min(n_jobs, len(todo)), scheduler):
             finished(
-                Parallel(return_as="generator_unordered")(delayed(_compute)(fn, configs[i], i) for i in todo)
+                Parallel(return_as="generator_unordered")(
+                    delayed(_compute)(fn, configs[i], i, os.getpid()) for i in todo
+                )
             )
     bar.close()
     return out  # type: ignore[return-value]

@@ -120,3 +120,55 @@ def test_study_04_never_reads_what_a_killed_study_03_run_left(smoke_runs, tmp_pa
     text = (out / "04_transference" / "04_transference.ipynb").read_text()
     assert "the subset networks were trained here" in text and "epochs=3 (here 4)" in text
     assert tree_hashes(ROOT / "results") == committed, "the committed results are byte-identical"
+
+
+def _descendants(pid: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.notebook
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_stopping_mtlkit_run_leaves_no_kernel_or_worker_running(tmp_path, sig):
+    """The signal goes to the process group of `mtlkit run`, as a terminal or a scheduler sends it; the
+    kernel runs in a session of its own, and its sweep workers below it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mtlkit.cli", "run", "03", "--mode", "smoke", "--out", str(tmp_path)]
+        + ["-p", "cache", "false", "-p", "n_jobs", "2"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline, tree = time.time() + 120, []
+    while time.time() < deadline and proc.poll() is None:
+        tree = _descendants(proc.pid)
+        if len(tree) >= 4:  # the kernel, its resource trackers and at least one sweep worker
+            break
+        time.sleep(0.2)
+    assert len(tree) >= 4, f"the run started no sweep workers: {tree}"
+    time.sleep(1)
+    tree = sorted(set(tree + _descendants(proc.pid)))
+    os.killpg(proc.pid, sig)
+    proc.wait(timeout=60)
+    time.sleep(5)
+    assert [p for p in tree if _alive(p)] == []
+    assert not (tmp_path / "03_task_grouping").exists(), "an interrupted run publishes nothing"
