@@ -148,11 +148,11 @@ def test_a_student_copy_runs_and_its_checks_wait_for_answers(smoke_runs, tmp_pat
     every check prints ✗ for the stub `answer = ...` instead of stopping the notebook."""
     name = "00_landscape"
     (student,) = write_student_notebooks([ROOT / "notebooks" / f"{name}.ipynb"], tmp_path)
-    shutil.copytree(smoke_runs[1][name] / ".cache", tmp_path / "out" / ".cache")
+    shutil.copytree(smoke_runs[0] / ".cache" / name, tmp_path / ".cache" / name)  # beside the study's folder
     pm.execute_notebook(
         str(student),
         str(tmp_path / "executed.ipynb"),
-        parameters={"mode": "smoke", "out": str(tmp_path / "out")},
+        parameters={"mode": "smoke", "out": str(tmp_path / name)},
         cwd=str(ROOT / "notebooks"),
         progress_bar=False,
         kernel_name="python3",
