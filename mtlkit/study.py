@@ -85,6 +85,7 @@ def start(name: str, namespace: Mapping[str, Any] | None = None, **given: Any) -
             f"parameter 'out' = {str(out_dir)!r} is not a writable folder: {e.strerror or e}"
         ) from None
     plotting.set_theme()
+    pd.set_option("display.max_colwidth", None)  # tables in the notebook show every cell in full
     study = Study(spec, p, device, out_dir, home)
     print(
         f"{spec.title} | mode={p.mode} seeds={study.seeds} device={device} -> {relative(home)}",

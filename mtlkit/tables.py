@@ -62,7 +62,8 @@ DIVERGED_FACTOR = 2.0
 
 def diverged_runs(rows: pd.DataFrame) -> pd.DataFrame:
     """Each run's summed loss at its first and last epoch, on its training split (else validation), and
-    whether it ended more than :data:`DIVERGED_FACTOR` times above its start (or not finite).
+    whether it diverged: ended more than :data:`DIVERGED_FACTOR` times above its start (or not finite), or
+    has a ``diverged`` row of 1 (a loss far above a uniform guess's: :func:`mtlkit.train.exploded`).
 
     A run is identified by every column that is not a tidy one (:data:`TIDY`) and has values on its loss
     rows. Returns one row per run: its identifying columns, ``first``, ``last``, ``diverged``.
@@ -80,4 +81,8 @@ def diverged_runs(rows: pd.DataFrame) -> pd.DataFrame:
     per_epoch = loss[loss.split == split].groupby([*keys, "epoch"], dropna=False).value.sum().reset_index()
     ends = per_epoch.sort_values("epoch").groupby(keys, dropna=False).value.agg(first="first", last="last")
     ends["diverged"] = ~(ends["last"] <= DIVERGED_FACTOR * ends["first"])  # NaN or inf counts as diverged
+    flags = rows[(rows.metric == "diverged") & (rows.value > 0)]
+    if len(flags):
+        flagged = set(flags.set_index(keys).index) if keys else set(ends.index)
+        ends["diverged"] = ends["diverged"] | ends.index.isin(list(flagged))
     return ends.reset_index()
