@@ -23,11 +23,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import papermill as pm
 from jupyter_client import AsyncKernelManager
 from traitlets import default
 
+from mtlkit import guard
 from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
 from mtlkit.results import REPO_DIR, atomic_write_text, read_json, replace_dir
@@ -52,12 +54,20 @@ def _strip_checkout_path(path: Path) -> None:
 
 
 class LocalKernelManager(AsyncKernelManager):
-    """Starts the kernel on local IPC sockets instead of TCP: no network port is opened, and ipykernel's
-    "running over TCP without encryption" warning is not printed on every run."""
+    """Starts a study's kernel on local IPC sockets instead of TCP (no network port is opened, and
+    ipykernel's "running over TCP without encryption" warning is not printed on every run), guarded by
+    :mod:`mtlkit.guard`: when this process is gone, the kernel kills its process group, workers included."""
 
     @default("transport")
     def _transport_default(self) -> str:
         return "ipc"
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        kw["env"] = {**kw.get("env", os.environ), guard.PARENT_ENV: str(os.getpid())}
+        kw["independent"] = True  # the guard, not ipykernel's parent poller, ends an orphaned kernel
+        await super()._async_launch_kernel(
+            [*kernel_cmd, "--IPKernelApp.exec_lines=import mtlkit.guard"], **kw
+        )
 
 
 def execute(

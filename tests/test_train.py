@@ -84,7 +84,9 @@ def test_a_loss_far_above_a_uniform_guess_has_exploded(tiny_data):
     from mtlkit.train import exploded
 
     uniform = math.log(2)  # two classes
-    assert not exploded({"pos": uniform, "big": 0.1, "reg": 1e6}, tiny_data)  # regression losses have no scale
+    assert not exploded(
+        {"pos": uniform, "big": 0.1, "reg": 1e6}, tiny_data
+    )  # regression losses have no scale
     assert not exploded({"pos": 1.9 * uniform}, tiny_data)
     assert exploded({"pos": 2.1 * uniform}, tiny_data)
     assert exploded({"big": float("nan")}, tiny_data) and exploded({"big": float("inf")}, tiny_data)

@@ -113,10 +113,11 @@ SPEC = StudySpec(
     checks=(
         *task_grouping.CHECKS,
         (
-            lambda p: p["every"] <= steps_per_epoch(p),
+            lambda p: p["every"] <= shortest_run_steps(p),
             lambda p: (
-                f"parameter 'every' = {p['every']}: measure at least once per epoch, every "
-                f"{steps_per_epoch(p)} steps or fewer (n_train {p['n_train']} / batch_size {p['batch_size']})"
+                f"parameter 'every' = {p['every']}: a joint run may stop after {shortest_run_steps(p)} steps "
+                f"(min(joint_epochs, patience + 1) epochs of {steps_per_epoch(p)}), so measure every "
+                f"{shortest_run_steps(p)} steps or fewer"
             ),
         ),
     ),
@@ -126,6 +127,12 @@ SPEC = StudySpec(
 def steps_per_epoch(p: dict) -> int:
     """Training steps in one epoch of a joint run."""
     return math.ceil(p["n_train"] / p["batch_size"])
+
+
+def shortest_run_steps(p: dict) -> int:
+    """The fewest steps a joint run can take: early stopping ends it after ``patience + 1`` epochs at the
+    soonest (affinity must be measured at least once in it)."""
+    return min(p["joint_epochs"], p["patience"] + 1) * steps_per_epoch(p)
 
 
 PAPER = {
