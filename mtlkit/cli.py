@@ -15,17 +15,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import papermill as pm
 from jupyter_client import AsyncKernelManager
 from traitlets import default
 
+from mtlkit import guard
 from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
 from mtlkit.results import REPO_DIR, atomic_write_text, read_json, replace_dir
@@ -50,12 +54,20 @@ def _strip_checkout_path(path: Path) -> None:
 
 
 class LocalKernelManager(AsyncKernelManager):
-    """Starts the kernel on local IPC sockets instead of TCP: no network port is opened, and ipykernel's
-    "running over TCP without encryption" warning is not printed on every run."""
+    """Starts a study's kernel on local IPC sockets instead of TCP (no network port is opened, and
+    ipykernel's "running over TCP without encryption" warning is not printed on every run), guarded by
+    :mod:`mtlkit.guard`: when this process is gone, the kernel kills its process group, workers included."""
 
     @default("transport")
     def _transport_default(self) -> str:
         return "ipc"
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        kw["env"] = {**kw.get("env", os.environ), guard.PARENT_ENV: str(os.getpid())}
+        kw["independent"] = True  # the guard, not ipykernel's parent poller, ends an orphaned kernel
+        await super()._async_launch_kernel(
+            [*kernel_cmd, "--IPKernelApp.exec_lines=import mtlkit.guard"], **kw
+        )
 
 
 def execute(
@@ -159,23 +171,84 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     r.add_argument(
         "-p",
         "--param",
-        nargs=2,
         action="append",
         default=[],
-        metavar=("NAME", "VALUE"),
-        help="set a parameter (repeatable); lists as a,b,c",
+        metavar="NAME VALUE",
+        help="set a parameter: -p NAME VALUE or -p NAME=VALUE (once per name; lists as a,b,c; "
+        "negative numbers as they are: -p lr -1)",
     )
     r.add_argument("--out", default=None, help="write <OUT>/<study>/ instead of results/")
+    r.add_argument(
+        "--dry-run", action="store_true", help="check the parameters and print them resolved; run nothing"
+    )
     rep = sub.add_parser("report", help="print every claims table under a results folder")
     rep.add_argument("--results", default=None, help="results folder (default: the repository's results/)")
     stu = sub.add_parser("student", help="write the notebooks without their solutions, for students")
     stu.add_argument("study", nargs="*", default=["all"], help="study names or numbers (default: all)")
     stu.add_argument("--out", default=None, help="folder to write (default: the repository's build/student/)")
-    return ap.parse_args(argv)
+    return ap.parse_args(_join_params(list(sys.argv[1:] if argv is None else argv)))
+
+
+def _join_params(argv: list[str]) -> list[str]:
+    """``-p NAME VALUE`` -> ``--param=NAME=VALUE``, so that a VALUE starting with ``-`` (``-1``,
+    ``-inf``, ``-0.5,0.5``) is read as a value, not taken for an option."""
+    out, i = [], 0
+    while i < len(argv):
+        token = argv[i]
+        if token in ("-p", "--param") and i + 1 < len(argv):
+            name = argv[i + 1]
+            if "=" in name or i + 2 >= len(argv):
+                out.append(f"--param={name}")
+                i += 2
+            else:
+                out.append(f"--param={name}={argv[i + 2]}")
+                i += 3
+        else:
+            out.append(token)
+            i += 1
+    return out
+
+
+def _given(args: argparse.Namespace) -> dict[str, str]:
+    """The ``-p`` parameters as a dict; a name given twice, ``-p out`` (use ``--out``) and a ``-p mode``
+    that contradicts ``--mode`` are refused."""
+    given: dict[str, str] = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ParameterError(f"-p {name!r} has no value: write -p NAME VALUE or -p NAME=VALUE")
+        if name in given:
+            raise ParameterError(
+                f"parameter {name!r} is given twice (-p {name} {given[name]}, -p {name} {value})"
+            )
+        given[name] = value
+    if "out" in given:
+        raise ParameterError(
+            "parameter 'out' is set on the command line with --out DIR (writes DIR/<study>/)"
+        )
+    if "mode" in given and args.mode is not None and given["mode"] != args.mode:
+        raise ParameterError(f"parameter 'mode' = {given['mode']!r} contradicts --mode {args.mode}")
+    return given
+
+
+def _check_out(out: str | None) -> None:
+    """Refuse an ``--out`` that is not a folder this process can write, before anything runs."""
+    if out is None:
+        return
+    folder = Path(out).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"--out {out!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ParameterError(f"--out {out!r} is not a writable folder: {e.strerror or e}") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``mtlkit`` command."""
+    """Entry point of the ``mtlkit`` command: errors are one line on stderr (exit status 2), never a
+    traceback."""
     args = _parse(argv)
     try:
         if args.command == "list":
@@ -186,14 +259,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             _student(args.study, args.out)
         else:
             specs = _studies(args.study)
-            params = dict(args.param)
-            for spec in specs:  # validate every study before running any
-                validate(spec, {**params, **({"mode": args.mode} if args.mode else {})})
+            params = _given(args)
+            resolved = {  # validate every study before running any
+                spec.name: validate(spec, {**params, **({"mode": args.mode} if args.mode else {})})
+                for spec in specs
+            }
+            if args.dry_run:
+                for name, values in resolved.items():
+                    print(f"{name}: {json.dumps(values, default=str)}")
+                return 0
+            _check_out(args.out)
             for spec in specs:
                 t0 = time.time()
                 path = run_study(spec, args.mode, params, args.out)
                 print(f"{spec.name}: {time.time() - t0:.1f} s -> {path.parent}")
-    except (ParameterError, RuntimeError, FileNotFoundError) as e:
+    except BrokenPipeError:  # `mtlkit list | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except KeyboardInterrupt:
+        print("mtlkit: interrupted; results already written are untouched", file=sys.stderr)
+        return 130
+    except (ParameterError, RuntimeError, OSError) as e:
         print(f"mtlkit: error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,7 @@ class Param:
     follows: str | None = None  # a derived default: ``None`` means "the value of this other parameter"
     allowed_override: str | None = None  # how an item of a list parameter reports what is allowed
     runtime: bool = False  # where or how a study runs (device, workers, output), not what it computes
+    pattern: str | None = None  # a ``str`` must match this regular expression in full
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -71,6 +73,8 @@ class Param:
             what = "True or False"
         elif self.kind == "list":
             what = "a non-empty list of strings"
+        elif self.pattern is not None:
+            what = f"a string matching {self.pattern!r}"
         else:
             what = "a string"
         return what + (" or None" if self.nullable or self.by_mode or self.follows else "")
@@ -94,7 +98,9 @@ class StudySpec:
     paper: str
     params: tuple[Param, ...]
     figure: str = ""
-    checks: tuple[tuple[Callable[[dict], bool], str], ...] = ()  # cross-parameter rules: (holds?, message)
+    # cross-parameter rules, checked before any compute: (holds?, message), the message a format string
+    # of the resolved parameters or a function of them
+    checks: tuple[tuple[Callable[[dict], bool], str | Callable[[dict], str]], ...] = ()
 
     def param(self, name: str) -> Param:
         """The declared parameter ``name``."""
@@ -153,7 +159,9 @@ def _coerce(p: Param, value: Any) -> Any:
             return value.strip().lower() in ("true", "1", "yes")
         raise bad
     if p.kind == "str":
-        if isinstance(value, (str, os.PathLike)):
+        if isinstance(value, (str, os.PathLike)) and (
+            p.pattern is None or re.fullmatch(p.pattern, str(value))
+        ):
             return str(value)
         raise bad
     if p.kind == "floats":
@@ -179,7 +187,7 @@ def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
     """
     for name in given:
         spec.param(name)  # raises for unknown names
-    mode = given.get("mode") or os.environ.get("MTLKIT_MODE") or "default"
+    mode = given["mode"] if given.get("mode") is not None else os.environ.get("MTLKIT_MODE") or "default"
     mode = _coerce(spec.param("mode"), mode)
     if mode not in MODES:
         raise ParameterError(f"parameter 'mode' = {mode!r} is not allowed: expected one of {list(MODES)}")
@@ -214,7 +222,7 @@ def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
         resolved[p.name] = value
     for holds, message in spec.checks:
         if not holds(resolved):
-            raise ParameterError(message.format(**resolved))
+            raise ParameterError(message(resolved) if callable(message) else message.format(**resolved))
     if "backend" in resolved:
         try:
             check_backend(resolved["backend"])

@@ -20,7 +20,7 @@ from mtlkit.models import build_model
 from mtlkit.models.sharing import ARCHITECTURES
 from mtlkit.models.towers import SelfAuxiliaryTowers, aux_weights, count_parameters, with_aux_tasks
 from mtlkit.seeding import seed_everything
-from mtlkit.train import OPTIMIZERS, evaluate, fit
+from mtlkit.train import OPTIMIZERS, evaluate, exploded, fit
 from mtlkit.weighting import WEIGHTINGS
 
 
@@ -165,8 +165,10 @@ def train_and_evaluate(config: RunConfig) -> pd.DataFrame:
         tracker = config.track.tracker(data.tasks)
     hist = fit(model, train_data, seed=seed, monitor=tracker, **fit_kw)
     final = pd.concat([evaluate(served, data, s) for s in ("val", "test")], ignore_index=True)
+    val_loss = final[(final.split == "val") & (final.metric == "loss")].set_index("task").value.to_dict()
     extra = [
         ("val", "all", "best_epoch", float(hist.attrs["best_epoch"])),
+        ("val", "all", "diverged", float(exploded(val_loss, data))),
         ("train", "all", "parameters", float(count_parameters(model))),
         ("test", "all", "parameters", float(count_parameters(served))),
     ]

@@ -7,6 +7,7 @@ writes ``metrics.csv``, ``claims.json`` and ``manifest.json`` atomically.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata as md
 import os
 import platform
@@ -24,6 +25,7 @@ from mtlkit import results as _results
 from mtlkit.params import ParameterError, StudySpec, validate
 from mtlkit.stats import Claim, claims_markdown
 from mtlkit.sweep import run_sweep
+from mtlkit.tables import DIVERGED_FACTOR, diverged_runs
 
 HEADLESS_ENV = "MTLKIT_HEADLESS"
 OUT_ENV = "MTLKIT_OUT"
@@ -73,6 +75,8 @@ class Study:
     metrics: list[pd.DataFrame] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+    runs_checked: int = 0  # training runs whose loss curve was checked for divergence
+    runs_diverged: int = 0
 
     @property
     def name(self) -> str:
@@ -114,7 +118,27 @@ class Study:
             desc=desc,
             progress=not headless(),
         )
-        return pd.concat([f.assign(**dict(zip(keys, k))) for k, f in zip(configs, frames)], ignore_index=True)
+        result = pd.concat(
+            [f.assign(**dict(zip(keys, k))) for k, f in zip(configs, frames)], ignore_index=True
+        )
+        self._check_divergence(result, desc)
+        return result
+
+    def _check_divergence(self, rows: pd.DataFrame, desc: str) -> None:
+        """Count the sweep's training runs whose loss ended far above its start; say so at once."""
+        if not {"epoch", "split", "task", "metric", "value"} <= set(rows.columns):
+            return
+        runs = diverged_runs(rows)
+        bad = runs[runs.diverged]
+        self.runs_checked += len(runs)
+        self.runs_diverged += len(bad)
+        if len(bad):
+            ids = [c for c in bad.columns if c not in ("first", "last", "diverged")]
+            shown = "; ".join(", ".join(f"{k}={r[k]}" for k in ids) for _, r in bad.head(5).iterrows())
+            print(
+                f"⚠ {desc}: {len(bad)} of {len(runs)} training runs diverged (summed loss at the last epoch "
+                f"above {DIVERGED_FACTOR:g}x the first): {shown}{' ...' if len(bad) > 5 else ''}"
+            )
 
     def savefig(self, fig: Any, name: str) -> None:
         """Write ``fig`` to ``figures/<name>.png`` (atomically) and remember it for the manifest."""
@@ -125,9 +149,19 @@ class Study:
         """Add tidy rows to ``metrics.csv`` (columns are unioned across calls)."""
         self.metrics.append(df)
 
+    def judged(self, claims: Sequence[Claim]) -> list[Claim]:
+        """``claims``, each marked not converged when any training run of this study diverged."""
+        if not self.runs_diverged:
+            return list(claims)
+        note = f"{self.runs_diverged} of {self.runs_checked}"
+        return [
+            dataclasses.replace(c, converged=False, detail={**c.detail, "diverged runs": note})
+            for c in claims
+        ]
+
     def add_claims(self, *claims: Claim) -> None:
-        """Record computed claims (the notebook shows them once, with :func:`~mtlkit.stats.claims_markdown`)."""
-        self.claims.extend(claims)
+        """Record computed claims (the notebook shows them once, with :meth:`findings_markdown`)."""
+        self.claims.extend(self.judged(claims))
 
     def changed(self) -> dict[str, Any]:
         """The parameters this run sets away from its mode's declared defaults (runtime settings such as
@@ -149,22 +183,26 @@ class Study:
             )
         elif self.mode == "full":
             parts.append("**Full mode (paper scale).**")
+        if self.runs_diverged:
+            parts.append(
+                f"**{self.runs_diverged} of {self.runs_checked} training runs diverged**: verdicts computed "
+                "from them are not trustworthy (every claim is marked not converged)."
+            )
         changed = self.changed()
         if changed:
             shown = ", ".join(f"{k}={v!r}" for k, v in changed.items())
             parts.append(f"**Custom parameters** ({shown}): not the committed run.")
-        if not parts:
-            return ""
-        parts.append(
-            f"The committed default-mode run is in `results/{self.name}/`; the Discussion's prose describes "
-            "that run, and the tables and figures here are this run's own."
-        )
+        if changed or self.mode != "default":
+            parts.append(
+                f"The committed default-mode run is in `results/{self.name}/`; the Discussion's prose describes "
+                "that run, and the tables and figures here are this run's own."
+            )
         return " ".join(parts)
 
     def findings_markdown(self, claims: Sequence[Claim]) -> str:
         """The claims table (in full, once per notebook), under :meth:`caveat` when there is one."""
         caveat = self.caveat()
-        return (f"> ⚠ {caveat}\n\n" if caveat else "") + claims_markdown(claims)
+        return (f"> ⚠ {caveat}\n\n" if caveat else "") + claims_markdown(self.judged(claims))
 
     def finish(self) -> None:
         """Write ``metrics.csv``, ``claims.json`` and ``manifest.json`` (last: it lists the SHA-256 of

@@ -212,7 +212,12 @@ def at_last_epoch(best_epochs: Iterable[float], cap: int) -> float:
 def _verdict_text(c: Claim) -> str:
     text = c.verdict
     if c.converged is False:
-        text += f" (not converged: {c.at_last_epoch:.0%} of runs at the epoch cap)"
+        why = []
+        if c.at_last_epoch is not None and c.at_last_epoch > CONVERGED_SHARE:
+            why.append(f"{c.at_last_epoch:.0%} of runs at the epoch cap")
+        if "diverged runs" in c.detail:
+            why.append(f"{c.detail['diverged runs']} training runs diverged")
+        text += f" (not converged: {'; '.join(why)})"
     return text
 
 

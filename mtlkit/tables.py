@@ -51,3 +51,38 @@ def markdown_table(df: pd.DataFrame, index: bool = True) -> str:
     cells = [[str(v).replace("|", "\\|").replace("\n", " ") for v in row] for row in frame.to_numpy()]
     head = "| " + " | ".join(str(c) for c in frame.columns) + " |\n|" + "---|" * len(frame.columns)
     return head + "\n" + "\n".join("| " + " | ".join(r) + " |" for r in cells)
+
+
+TIDY = ("epoch", "split", "task", "metric", "value")
+"""The columns every tidy metrics row has; any other column identifies the run (method, seed, network...)."""
+
+DIVERGED_FACTOR = 2.0
+"""A run has diverged when its summed loss at the last epoch is more than this many times its first epoch's."""
+
+
+def diverged_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each run's summed loss at its first and last epoch, on its training split (else validation), and
+    whether it diverged: ended more than :data:`DIVERGED_FACTOR` times above its start (or not finite), or
+    has a ``diverged`` row of 1 (a loss far above a uniform guess's: :func:`mtlkit.train.exploded`).
+
+    A run is identified by every column that is not a tidy one (:data:`TIDY`) and has values on its loss
+    rows. Returns one row per run: its identifying columns, ``first``, ``last``, ``diverged``.
+
+    >>> rows = pd.DataFrame({"seed": [0, 0, 1, 1], "epoch": [1, 2, 1, 2], "split": "train", "task": "a",
+    ...                      "metric": "loss", "value": [1.0, 0.5, 1.0, 9.0]})
+    >>> diverged_runs(rows)[["seed", "diverged"]].to_dict("records")
+    [{'seed': 0, 'diverged': False}, {'seed': 1, 'diverged': True}]
+    """
+    loss = rows[(rows.metric == "loss") & (rows.epoch >= 1) & rows.split.isin(["train", "val"])]
+    if loss.empty:
+        return pd.DataFrame(columns=["first", "last", "diverged"])
+    keys = [c for c in loss.columns if c not in TIDY and loss[c].notna().any()]
+    split = "train" if (loss.split == "train").any() else "val"
+    per_epoch = loss[loss.split == split].groupby([*keys, "epoch"], dropna=False).value.sum().reset_index()
+    ends = per_epoch.sort_values("epoch").groupby(keys, dropna=False).value.agg(first="first", last="last")
+    ends["diverged"] = ~(ends["last"] <= DIVERGED_FACTOR * ends["first"])  # NaN or inf counts as diverged
+    flags = rows[(rows.metric == "diverged") & (rows.value > 0)]
+    if len(flags):
+        flagged = set(flags.set_index(keys).index) if keys else set(ends.index)
+        ends["diverged"] = ends["diverged"] | ends.index.isin(list(flagged))
+    return ends.reset_index()

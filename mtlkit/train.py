@@ -45,6 +45,21 @@ def _optimizer(
     raise ValueError(f"unknown optimizer {name!r}; known: ['adam', 'sgd', 'plain_sgd']")
 
 
+EXPLODED_FACTOR = 2.0
+"""A classification loss above this many times a uniform guess's (``ln K`` for ``K`` classes) has exploded."""
+
+
+def exploded(losses: dict[str, float], data: MultiTaskData) -> bool:
+    """True when a classification task's loss in ``losses`` is above :data:`EXPLODED_FACTOR` times the
+    cross-entropy of a uniform guess, ``ln K``, or not finite: the network is confidently wrong, as a
+    diverged run is (an untrained or merely poor network stays near ``ln K``)."""
+    kinds = {t.name: t for t in data.tasks}
+    return any(
+        kinds[t].kind == "classification" and not loss <= EXPLODED_FACTOR * math.log(kinds[t].n_outputs)
+        for t, loss in losses.items()
+    )
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -230,4 +245,11 @@ def fit_many(
                         )
                         rows += tidy_rows(split, values, network=m, epoch=epoch)
             model.train()
+    if "val" in splits:  # after the last epoch: which members' losses exploded
+        last = pd.DataFrame([r for r in rows if r["epoch"] == epochs and r["split"] == "val"])
+        for m in range(model.n):
+            loss = last[(last.network == m) & (last.metric == "loss")].set_index("task").value.to_dict()
+            rows += tidy_rows(
+                "val", [("all", "diverged", float(exploded(loss, data)))], network=m, epoch=epochs
+            )
     return pd.DataFrame(rows)

@@ -35,8 +35,10 @@ def test_fit_many_matches_separate_training():
             # ~2e-5 after a few epochs; a wrong minibatch order or optimizer state differs by ~1e-2.
             assert torch.allclose(v, expected[k], atol=2e-4), (subset, k)
     # only each member's own tasks are reported
-    got = hist[hist.epoch == 3].groupby("network").task.unique()
+    got = hist[(hist.epoch == 3) & (hist.metric != "diverged")].groupby("network").task.unique()
     assert all(set(got[m]) == set(subsets[m]) for m in range(len(subsets)))
+    flags = hist[hist.metric == "diverged"]  # one per member, after the last epoch: none exploded
+    assert sorted(flags.network) == list(range(len(subsets))) and (flags.value == 0).all()
 
 
 def test_fit_many_checks_shapes():

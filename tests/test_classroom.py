@@ -70,3 +70,28 @@ def test_running_a_notebook_top_to_bottom_by_hand_leaves_the_checkout_clean(monk
     assert (lab / "claims.json").is_file() and (lab / "manifest.json").is_file()
     assert "Smoke mode" in str([c.outputs for c in nb.cells if c.cell_type == "code"])
     assert os.environ.get(OUT_ENV) is None
+
+
+def test_a_diverged_training_run_is_flagged_in_the_output_and_in_every_claim(tmp_path, capsys):
+    import pandas as pd
+
+    from mtlkit.stats import Claim
+
+    def curve(config: dict) -> pd.DataFrame:
+        losses = [1.0, 0.6, 0.5] if config["seed"] == 0 else [1.0, 3.0, 9.0]
+        return pd.DataFrame(
+            {"epoch": [1, 2, 3], "split": "train", "task": "a", "metric": "loss", "value": losses}
+        )
+
+    study = start("00_landscape", mode="default", out=str(tmp_path), cache=False, n_jobs=1)
+    claim = Claim.test("C1", "it helps", [0.5, 0.7, 0.6], effect="gain", paper="+1", at_last_epoch=0.0)
+    study.run(curve, {(0,): {"seed": 0}}, keys=("seed",))
+    assert study.runs_diverged == 0 and study.judged([claim]) == [claim] and study.caveat() == ""
+    study.run(curve, {(0,): {"seed": 0}, (1,): {"seed": 1}}, keys=("seed",), desc="toy")
+    assert "toy: 1 of 2 training runs diverged" in capsys.readouterr().out
+    (judged,) = study.judged([claim])
+    assert judged.converged is False and judged.detail["diverged runs"] == "1 of 3"
+    table = study.findings_markdown([claim])
+    assert (
+        "1 of 3 training runs diverged" in table and "not converged: 1 of 3 training runs diverged" in table
+    )

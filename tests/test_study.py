@@ -1,6 +1,8 @@
 """One validation path: errors name the parameter, its value and what is allowed; the CLI uses it too."""
 
 import ast
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mtlkit.cli import main
 from mtlkit.params import ParameterError, validate
 from mtlkit.session import OUT_ENV, committed_dir, output_dir
 from mtlkit.studies import STUDIES, get_study
@@ -192,3 +195,58 @@ def test_report_prints_every_claim_in_full():
     for f in sorted((ROOT / "results").glob("*/claims.json")):
         for c in json.loads(f.read_text())["claims"]:
             assert c["statement"] in r.stdout and c["paper"] in r.stdout, c["id"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["-p", "lr", "-inf"], "'lr' = '-inf'"),  # a negative value is read as a value, then refused
+        (["-p", "lr=-1"], "'lr' = -1.0 is out of range"),
+        (["-p", "seeds", "2", "-p", "seeds", "3"], "'seeds' is given twice"),
+        (["-p", "out", "somewhere"], "--out DIR"),
+        (["--mode", "smoke", "-p", "mode", "bogus"], "contradicts --mode smoke"),
+        (["-p", "mode", ""], "'mode' = ''"),
+        (["-p", "tasks", "left"], "at least 2 tasks"),
+        (["-p", "scheduler", "localhost"], "'scheduler' = 'localhost'"),
+        (["-p", "seeds"], "has no value"),
+    ],
+)
+def test_cli_refuses_in_one_line_before_any_compute(argv, fragment):
+    code, err = _main(["run", "00", *argv])
+    assert code == 2 and fragment in err and err.count("\n") == 1 and "Traceback" not in err, err
+
+
+def test_cli_reads_negative_numbers_and_honours_a_lone_mode(tmp_path):
+    code, _ = _main(["run", "02", "-p", "correlations", "-0.5,0.5", "--dry-run"])
+    assert code == 0
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["run", "00", "-p", "mode", "smoke", "--dry-run"]) == 0
+    assert '"mode": "smoke"' in out.getvalue() and '"epochs": 2' in out.getvalue()
+
+
+def test_cli_refuses_an_out_that_is_a_file_or_not_writable(tmp_path):
+    (tmp_path / "a-file").write_text("")
+    code, err = _main(["run", "00", "--mode", "smoke", "--out", str(tmp_path / "a-file")])
+    assert code == 2 and "is a file, not a folder" in err
+    for unwritable in (tmp_path / "a-file" / "below-a-file", Path("/proc/mtlkit-cannot-write-here")):
+        code, err = _main(["run", "00", "--mode", "smoke", "--out", str(unwritable)])
+        assert code == 2 and "is not a writable folder" in err and "Traceback" not in err, err
+
+
+def test_cli_output_cut_short_by_a_pipe_ends_quietly():
+    r = subprocess.run(
+        f"{sys.executable} -m mtlkit.cli list all | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.stdout.count("\n") == 1 and "Traceback" not in r.stderr and "BrokenPipe" not in r.stderr
+
+
+def _main(argv):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(argv)
+    return code, err.getvalue()

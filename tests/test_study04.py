@@ -81,7 +81,7 @@ def test_compute_table_counts_and_times_both_methods():
 
 
 def test_time_compute_times_the_tracked_run_and_hoas_networks():
-    p = _params(n_train=100, epochs=1, joint_epochs=1, every=4)
+    p = _params(n_train=100, epochs=1, joint_epochs=1, every=1)
     rows = study04.time_compute(study04.timing_configs(p, [0])[(0,)]).set_index("what").seconds
     assert list(rows.index) == ["tracked joint run", "of which measuring", "HOA networks"]
     assert (rows > 0).all() and rows["of which measuring"] < rows["tracked joint run"]

@@ -76,3 +76,35 @@ def test_patience_stops_once_validation_stops_improving(tiny_data):
     assert last < 200 and last - best == 3, "stops three epochs after the best one"
     with pytest.raises(ValueError, match="patience"):
         fit(model, tiny_data, epochs=2, patience=0)
+
+
+def test_a_loss_far_above_a_uniform_guess_has_exploded(tiny_data):
+    import math
+
+    from mtlkit.train import exploded
+
+    uniform = math.log(2)  # two classes
+    assert not exploded(
+        {"pos": uniform, "big": 0.1, "reg": 1e6}, tiny_data
+    )  # regression losses have no scale
+    assert not exploded({"pos": 1.9 * uniform}, tiny_data)
+    assert exploded({"pos": 2.1 * uniform}, tiny_data)
+    assert exploded({"big": float("nan")}, tiny_data) and exploded({"big": float("inf")}, tiny_data)
+
+
+def test_training_at_a_huge_step_is_flagged_as_diverged(tiny_data):
+    from mtlkit.runs import RunConfig, train_and_evaluate
+    from mtlkit.tables import diverged_runs
+
+    def run(lr: float) -> bool:
+        config = RunConfig.from_dict(
+            {
+                "seed": 0,
+                "data": {"name": "multidigits", "tasks": ["left", "sum_parity"], "n_train": 200},
+                "model": {"architecture": "hard", "width": 32, "depth": 2},
+                "fit": {"epochs": 3, "lr": lr},
+            }
+        )
+        return bool(diverged_runs(train_and_evaluate(config).assign(seed=0)).diverged.iloc[0])
+
+    assert not run(1e-3) and run(10.0)

@@ -170,5 +170,6 @@ def test_stopping_mtlkit_run_leaves_no_kernel_or_worker_running(tmp_path, sig):
     os.killpg(proc.pid, sig)
     proc.wait(timeout=60)
     time.sleep(5)
-    assert [p for p in tree if _alive(p)] == []
+    alive = [p for p in tree if _alive(p)]
+    assert alive == [], [Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")[:160] for p in alive]
     assert not (tmp_path / "03_task_grouping").exists(), "an interrupted run publishes nothing"

@@ -48,6 +48,7 @@ COMMON: tuple[Param, ...] = (
         "",
         "Dask scheduler address (tcp://host:8786); empty = a local Dask cluster",
         runtime=True,
+        pattern=r"((tcp|tls|ucx)://[^\s/]+:[0-9]{1,5})?",
     ),
     Param(
         "out",
@@ -60,6 +61,13 @@ COMMON: tuple[Param, ...] = (
     ),
     Param("cache", "bool", True, "reuse finished runs from the on-disk cache (resume a sweep)", runtime=True),
 )
+
+
+AT_LEAST_TWO_TASKS = (
+    lambda p: len(p["tasks"]) >= 2,
+    "parameter 'tasks' = {tasks}: a multi-task study needs at least 2 tasks",
+)
+"""The cross-parameter rule of every study that trains tasks together."""
 
 
 def sizes(

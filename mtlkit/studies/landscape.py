@@ -19,7 +19,7 @@ from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import colors, plot_intervals
 from mtlkit.runs import FitConfig, RunConfig
 from mtlkit.stats import holm, one_sided_p, summarize
-from mtlkit.studies.common import COMMON, sizes, training
+from mtlkit.studies.common import AT_LEAST_TWO_TASKS, COMMON, sizes, training
 from mtlkit.weighting import WEIGHTINGS
 
 BASELINES = tuple(w for w in WEIGHTINGS if w not in ("fixed", "itmtl"))
@@ -61,6 +61,7 @@ SPEC = StudySpec(
             choices=BASELINES,
         ),
     ),
+    checks=(AT_LEAST_TWO_TASKS,),
 )
 
 

