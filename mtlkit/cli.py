@@ -63,8 +63,10 @@ class LocalKernelManager(AsyncKernelManager):
         return "ipc"
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        kw["env"] = {**kw.get("env", os.environ), guard.PARENT_ENV: str(os.getpid())}
-        kw["independent"] = True  # the guard, not ipykernel's parent poller, ends an orphaned kernel
+        # The guard, not ipykernel's parent poller, ends an orphaned kernel (the poller would race it and
+        # leave the workers). JPY_PARENT_PID = 1 turns the poller off without the stand-alone kernel's banner.
+        kw["env"] = {**kw.get("env", os.environ), guard.PARENT_ENV: str(os.getpid()), "JPY_PARENT_PID": "1"}
+        kw["independent"] = True
         await super()._async_launch_kernel(
             [*kernel_cmd, "--IPKernelApp.exec_lines=import mtlkit.guard"], **kw
         )
