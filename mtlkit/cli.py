@@ -291,30 +291,42 @@ def _shared() -> set[str]:
     return {p.name for p in COMMON}
 
 
-def _print_params(spec: StudySpec, names: set[str]) -> None:
+def _param_lines(spec: StudySpec, names: set[str]) -> list[str]:
     rows = [r for r in describe(spec) if r[0] in names]
     width = max(len(r[0]) for r in rows)
+    pad = " " * (width + 11)  # under "default:"
+    lines = []
     for name, kind, value, allowed, help_ in rows:
-        print(f"  {name:<{width}}  {kind:<6} default: {value}\n  {'':<{width}}  {'':<6} allowed: {allowed}")
-        print(f"  {'':<{width}}  {'':<6} {help_}")
+        lines += [
+            f"  {name:<{width}}  {kind:<6} default: {value}",
+            f"{pad}allowed: {allowed}",
+            f"{pad}{help_}",
+        ]
+    return lines
 
 
 def _list(name: str | None) -> None:
     """``mtlkit list``: the studies and the shared parameters; ``mtlkit list 00``: one study's own
     parameters; ``mtlkit list all``: every study's, the shared ones printed once."""
     specs = list(STUDIES.values())
+    blocks = []
     if name is None:
-        print("Studies (`mtlkit list 00` shows a study's own parameters, `mtlkit list all` every study's):")
-        for spec in specs:
-            print(f"  {spec.name:<18} {spec.title}")
+        blocks.append(
+            ["Studies (`mtlkit list 00` shows a study's own parameters, `mtlkit list all` every study's):"]
+            + [f"  {spec.name:<18} {spec.title}" for spec in specs]
+        )
     if name in (None, "all"):
-        print("\nShared parameters (every study has them):")
-        _print_params(specs[0], _shared())
+        blocks.append(["Shared parameters (every study has them):", *_param_lines(specs[0], _shared())])
     for spec in specs if name == "all" else [] if name is None else [get_study(name)]:
-        print(f"\n{spec.name}: {spec.title}\n  paper: {spec.paper}\n  its own parameters:")
-        _print_params(spec, {p.name for p in spec.params} - _shared())
+        block = [f"{spec.name}: {spec.title}", f"  paper: {spec.paper}", "  its own parameters:"]
+        block += _param_lines(spec, {p.name for p in spec.params} - _shared())
         if name != "all":
-            print(f"\n  and the shared ones: {', '.join(sorted(_shared()))} (`mtlkit list` describes them)")
+            block += [
+                "",
+                f"  and the shared ones: {', '.join(sorted(_shared()))} (`mtlkit list` describes them)",
+            ]
+        blocks.append(block)
+    print("\n\n".join("\n".join(block) for block in blocks))
 
 
 def _report(results: str | None) -> None:

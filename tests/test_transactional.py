@@ -173,3 +173,15 @@ def test_stopping_mtlkit_run_leaves_no_kernel_or_worker_running(tmp_path, sig):
     alive = [p for p in tree if _alive(p)]
     assert alive == [], [Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")[:160] for p in alive]
     assert not (tmp_path / "03_task_grouping").exists(), "an interrupted run publishes nothing"
+
+
+def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(tmp_path):
+    from mtlkit.cli import _exclusive
+
+    out = tmp_path / "out"
+    with _exclusive(out / ".toy.lock"):  # as a first `mtlkit run` into out/ holds it
+        with pytest.raises(RuntimeError, match="another run is writing"):
+            run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    assert not (out / "toy").exists() and not (out / ".toy.running").exists()
+    run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))  # released: the next run goes ahead
+    assert (out / "toy" / "metrics.csv").read_text() == "new"
