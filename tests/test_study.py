@@ -4,6 +4,7 @@ import ast
 import contextlib
 import io
 import json
+import re
 import subprocess
 import sys
 import time
@@ -250,3 +251,17 @@ def _main(argv):
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = main(argv)
     return code, err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("study", "given", "fragment"),
+    [
+        ("03_task_grouping", {"width": 18655}, "189.0 GiB"),  # once: an allocation error after 11 s
+        ("04_transference", {"width": 4096}, "GiB for weights and optimizer state"),
+        ("01_tradeoff", {"n_dims": 8, "n_features": 10}, "5,340.6 GiB"),  # once: MemoryError after 19 s
+    ],
+)
+def test_sizes_that_cannot_fit_in_memory_are_refused_before_compute(study, given, fragment):
+    with pytest.raises(ParameterError, match=re.escape(fragment)):
+        validate(STUDIES[study], {"mode": "default", **given})
+    assert validate(STUDIES[study], {"mode": "default"})  # the defaults fit

