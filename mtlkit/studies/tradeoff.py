@@ -35,13 +35,15 @@ LEVELS = ([0.0, 0.5, 0.975], [0.0, 0.2, 0.4, 0.6, 0.8, 0.975], [round(0.025 * k,
 
 
 MAX_BYTES = 2**30
-"""The largest single-task training set study 01 builds (a memory bound checked before any compute)."""
+"""The largest data set study 01 builds (a memory bound checked before any compute)."""
 
 
-def training_set_bytes(p: dict) -> int:
-    """Float32 bytes of one training set: every stimulus under every task, input, task cue and target."""
+def data_set_bytes(p: dict) -> int:
+    """Float32 bytes of the largest data set the study builds: every stimulus under every task, or under
+    every pair of tasks that can run at once (the multitasking trials), with input, task cue and target."""
     d, f = p["n_dims"], p["n_features"]
-    return 4 * f**d * d**2 * (2 * d * f + d**2)
+    conditions = max(d**2, d**2 * (d - 1) ** 2 // 2)  # tasks, or pairs on distinct input and output dims
+    return 4 * f**d * conditions * (2 * d * f + d**2)
 
 
 def _sized(name: str, kind: str, help: str, sizes: tuple, low: float, high: float) -> Param:
@@ -93,11 +95,11 @@ SPEC = StudySpec(
             "parameter 'similarities' = {similarities}: need 3 levels",
         ),
         (
-            lambda p: training_set_bytes(p) <= MAX_BYTES,
+            lambda p: data_set_bytes(p) <= MAX_BYTES,
             lambda p: (
                 f"parameters n_dims = {p['n_dims']}, n_features = {p['n_features']}: "
-                f"{p['n_features'] ** p['n_dims']:,} stimuli x {p['n_dims'] ** 2} tasks need about "
-                f"{training_set_bytes(p) / 2**30:,.1f} GiB for one training set; at most {MAX_BYTES / 2**30:g} GiB: "
+                f"{p['n_features'] ** p['n_dims']:,} stimuli need about {data_set_bytes(p) / 2**30:,.1f} GiB for "
+                f"the multitasking trials; at most {MAX_BYTES / 2**30:g} GiB: "
                 "lower n_features or n_dims"
             ),
         ),
