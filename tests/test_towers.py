@@ -173,17 +173,22 @@ def test_overlay_keeps_both_digits_and_overlaid_pairs_split_base_images():
     )
 
 
-@pytest.mark.parametrize("name", ["linear", "large", "pseudo", "none"])
-def test_every_variant_starts_from_the_same_base_and_serves_the_base_size(name):
-    data = make_data("multidigits", tasks=["left", "right"], n_train=40, seed=0)
-    model = {
+def _lenet(width: int, tower: list[int]) -> dict:
+    """A tiny hard-sharing LeNet model config."""
+    return {
         "architecture": "hard",
         "trunk": "lenet",
-        "width": 12,
-        "tower": [6, 6],
+        "width": width,
+        "tower": tower,
         "channels": 2,
         "kernel": 3,
     }
+
+
+@pytest.mark.parametrize("name", ["linear", "large", "pseudo", "none"])
+def test_every_variant_starts_from_the_same_base_and_serves_the_base_size(name):
+    data = make_data("multidigits", tasks=["left", "right"], n_train=40, seed=0)
+    model = _lenet(width=12, tower=[6, 6])
     fit_kw = {"epochs": 1, "lr": 1e-9, "batch_size": 64, "optimizer": "sgd"}
     _, _, none = train_variant(data, model, fit_kw, Variant("none"), {"left": 0.5, "right": 0.5}, seed=3)
     hist, net, served = train_variant(data, model, fit_kw, Variant(name), {"left": 0.5, "right": 0.5}, seed=3)
@@ -196,14 +201,7 @@ def test_every_variant_starts_from_the_same_base_and_serves_the_base_size(name):
 
 def test_wide_tower_adds_at_least_the_small_heads_parameters():
     data = make_data("multidigits", tasks=["left", "right"], n_train=8, seed=0)
-    model = {
-        "architecture": "hard",
-        "trunk": "lenet",
-        "width": 50,
-        "tower": [50, 50],
-        "channels": 2,
-        "kernel": 3,
-    }
+    model = _lenet(width=50, tower=[50, 50])
     wide = wide_tower(data, model, Variant("linear"), "linear")
     added = count_parameters(build_base(data, {**model, "tower": wide})) - count_parameters(
         build_base(data, model)
