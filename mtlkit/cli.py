@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ from mtlkit import guard
 from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
 from mtlkit.results import REPO_DIR, atomic_write_text, read_json, replace_dir
-from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir
+from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir, writable_folder
 from mtlkit.stats import Claim, claims_markdown
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
@@ -233,21 +232,6 @@ def _given(args: argparse.Namespace) -> dict[str, str]:
     return given
 
 
-def _check_out(out: str | None) -> None:
-    """Refuse an ``--out`` that is not a folder this process can write, before anything runs."""
-    if out is None:
-        return
-    folder = Path(out).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise ParameterError(f"--out {out!r} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise ParameterError(f"--out {out!r} is not a writable folder: {e.strerror or e}") from None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtlkit`` command: errors are one line on stderr (exit status 2), never a
     traceback."""
@@ -270,7 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for name, values in resolved.items():
                     print(f"{name}: {json.dumps(values, default=str)}")
                 return 0
-            _check_out(args.out)
+            if args.out is not None:
+                writable_folder(args.out, "--out")
             for spec in specs:
                 t0 = time.time()
                 path = run_study(spec, args.mode, params, args.out)

@@ -13,23 +13,30 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 
 PARENT_ENV = "MTLKIT_RUN_PID"
 
 
-def watch(parent: int, poll: float = 0.1) -> None:
-    """Block until ``parent`` is no longer this process's parent, then kill this process group."""
-    while os.getppid() == parent:
-        time.sleep(poll)
-    os.killpg(os.getpgrp(), signal.SIGKILL)
+def when_orphaned(action: Callable[[], object], poll: float = 0.1) -> None:
+    """Call ``action`` in a daemon thread as soon as the process that started this one is gone."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll)
+        action()
+
+    threading.Thread(target=watch, name="mtlkit-when-orphaned", daemon=True).start()
 
 
 def install() -> bool:
-    """Start :func:`watch` in a daemon thread when ``mtlkit run`` started this process; True if started."""
+    """Kill this process group once ``mtlkit run`` is gone, when ``mtlkit run`` started this process (a
+    kernel leading its own group); True if installed."""
     parent = int(os.environ.get(PARENT_ENV, "0") or 0)
     if parent <= 1 or os.getppid() != parent or os.getpgrp() != os.getpid():
         return False  # not a kernel of `mtlkit run`, or not leading its own group: never kill others
-    threading.Thread(target=watch, args=(parent,), name="mtlkit-guard", daemon=True).start()
+    when_orphaned(lambda: os.killpg(os.getpgrp(), signal.SIGKILL))
     return True
 
 

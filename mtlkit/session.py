@@ -12,6 +12,7 @@ import importlib.metadata as md
 import os
 import platform
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from mtlkit import results as _results
 from mtlkit.params import ParameterError, StudySpec, validate
 from mtlkit.stats import Claim, claims_markdown
 from mtlkit.sweep import run_sweep
-from mtlkit.tables import DIVERGED_FACTOR, diverged_runs
+from mtlkit.tables import DIVERGED_FACTOR, TIDY, diverged_runs
 
 HEADLESS_ENV = "MTLKIT_HEADLESS"
 OUT_ENV = "MTLKIT_OUT"
@@ -126,7 +127,7 @@ class Study:
 
     def _check_divergence(self, rows: pd.DataFrame, desc: str) -> None:
         """Count the sweep's training runs whose loss ended far above its start; say so at once."""
-        if not {"epoch", "split", "task", "metric", "value"} <= set(rows.columns):
+        if not set(TIDY) <= set(rows.columns):
             return
         runs = diverged_runs(rows)
         bad = runs[runs.diverged]
@@ -279,6 +280,21 @@ def _git_state() -> dict | None:
         }
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def writable_folder(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a folder this process can write (made if missing), or :class:`ParameterError` naming
+    ``what`` (``"--out"``, ``"parameter 'out'"``), before anything runs."""
+    folder = Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise ParameterError(f"{what} = {str(path)!r} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ParameterError(f"{what} = {str(path)!r} is not a writable folder: {e.strerror or e}") from None
+    return folder
 
 
 def committed_dir(name: str, mode: str) -> Path:

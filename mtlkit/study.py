@@ -21,9 +21,9 @@ from typing import Any
 import pandas as pd
 
 from mtlkit import plotting
-from mtlkit.params import MODES, ParameterError, StudySpec, validate
+from mtlkit.params import MODES, StudySpec, validate
 from mtlkit.seeding import seed_everything
-from mtlkit.session import STAGING_ENV, Params, Study, output_dir, pick_device, relative
+from mtlkit.session import STAGING_ENV, Params, Study, output_dir, pick_device, relative, writable_folder
 from mtlkit.studies import get_study
 
 PARAMETERS_HEADER = "# Parameters"
@@ -78,12 +78,7 @@ def start(name: str, namespace: Mapping[str, Any] | None = None, **given: Any) -
     home = output_dir(spec.name, p.mode, p.out)
     staging = os.environ.get(STAGING_ENV) if p.out is None else None
     out_dir = Path(staging) if staging else home
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ParameterError(
-            f"parameter 'out' = {str(out_dir)!r} is not a writable folder: {e.strerror or e}"
-        ) from None
+    writable_folder(out_dir, "parameter 'out'")
     plotting.set_theme()
     pd.set_option("display.max_colwidth", None)  # tables in the notebook show every cell in full
     study = Study(spec, p, device, out_dir, home)

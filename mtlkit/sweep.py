@@ -25,8 +25,6 @@ import importlib.util
 import json
 import os
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ import pandas as pd
 import torch
 from joblib import Parallel, delayed, parallel_config
 
+from mtlkit.guard import when_orphaned
 from mtlkit.progress import tqdm
 from mtlkit.results import atomic_write_text, mtlkit_hash
 
@@ -122,22 +121,15 @@ def load_cached(path: Path, key: str) -> pd.DataFrame | None:
         return None
 
 
-_WATCHED: list[int] = []
+_WATCHED: list[bool] = []
 
 
 def _exit_with_parent() -> None:
     """In a worker process: exit as soon as the process that started it is gone (so a killed run leaves
     no worker computing for nobody). Started once per worker, on its first run."""
-    if _WATCHED:
-        return
-    _WATCHED.append(os.getppid())
-
-    def watch() -> None:
-        while os.getppid() == _WATCHED[0]:
-            time.sleep(0.25)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="mtlkit-exit-with-parent", daemon=True).start()
+    if not _WATCHED:
+        _WATCHED.append(True)
+        when_orphaned(lambda: os._exit(1), poll=0.25)
 
 
 def _compute(fn: RunFn, config: Any, index: int, driver: int | None = None) -> tuple[int, pd.DataFrame]:

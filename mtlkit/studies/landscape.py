@@ -87,6 +87,12 @@ def compared_methods(p: dict) -> list[str]:
     return ["single", "equal"] + [w for w in p["weightings"] if w != "equal"]
 
 
+def adaptive_methods(methods: list[str]) -> list[str]:
+    """The methods among ``methods`` whose task weights change in training (equal weighting and PCGrad
+    weigh every task 1; one network per task has no weights)."""
+    return [m for m in methods if m not in ("single", "equal", "pcgrad")]
+
+
 def run_config(p: dict, method: str, seed: int, device: str = "cpu", task: str | None = None) -> RunConfig:
     """One run: with ``task``, the single-task network of that task (``method`` = ``single``), early-stopped
     on its own validation loss; otherwise one trunk shared by all tasks under the weighting ``method``,
