@@ -31,6 +31,7 @@ import pandas as pd
 from mtlkit.grading import Exercise, judge, shown
 from mtlkit.metrics import delta_m_by
 from mtlkit.multitasking import level_correlation
+from mtlkit.transference import affinity_vs_gains
 
 EXERCISES: dict[str, Exercise] = {}
 """Every checked exercise, by id (``<study number>.<exercise number>``)."""
@@ -239,8 +240,7 @@ def _most_helped(gains: pd.DataFrame) -> set[str]:
     tol=0.005,
 )
 def _affinity_rho(aff: pd.DataFrame, gains: pd.DataFrame) -> float:
-    both = aff.merge(gains, left_on=["source", "target"], right_on=["partner", "task"])
-    return float(both.affinity.rank().corr(both.gain.rank()))
+    return affinity_vs_gains(aff, gains)[1]
 
 
 @exercise(

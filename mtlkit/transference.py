@@ -45,6 +45,14 @@ def affinity_candidates(aff: pd.DataFrame, tasks: Sequence[str], singletons: boo
     return out
 
 
+def affinity_vs_gains(aff: pd.DataFrame, gains: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    """Seed-averaged affinities (``source, target, affinity``) beside the true gain of the target trained
+    with the source as partner (:func:`mtlkit.selection.pairwise_gains`), and the Spearman correlation of
+    these points (pooled; claim C1 averages per-seed correlations instead: :func:`gain_correlation`)."""
+    both = aff.merge(gains, left_on=["source", "target"], right_on=["partner", "task"])
+    return both, float(both[["affinity", "gain"]].corr("spearman").iloc[0, 1])
+
+
 def gain_correlation(
     per_seed: pd.DataFrame, gains: pd.DataFrame, column: str, within: bool = False
 ) -> pd.Series:
