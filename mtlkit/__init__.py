@@ -14,13 +14,14 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
     3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), weighting
     2 data/ models/  task environments -> MultiTaskData; x -> {task: output} networks
     1 foundations progress, results (atomic writes, hashes), stats (intervals, claims), seeding,
-                  metrics, tables (tidy-table accessors), guard (a kernel of `mtlkit run` dies with it)
+                  metrics, tables (tidy-table accessors), guard (a kernel of `mtlkit run` dies with it),
+                  walltime (where an executed notebook's time went)
 """
 
 __version__ = "0.1.0"
 
 LAYERS: dict[str, int] = {
-    **dict.fromkeys(("progress", "results", "stats", "seeding", "metrics", "tables", "guard"), 1),
+    **dict.fromkeys(("progress", "results", "stats", "seeding", "metrics", "tables", "guard", "walltime"), 1),
     **dict.fromkeys(("data", "models"), 2),
     **dict.fromkeys(("losses", "lookahead", "weighting"), 3),
     "train": 4,

@@ -24,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import papermill as pm
 from jupyter_client import AsyncKernelManager
 from traitlets import default
@@ -37,6 +38,8 @@ from mtlkit.stats import Claim, claims_markdown
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
+from mtlkit.tables import markdown_table
+from mtlkit.walltime import phases
 
 
 def _studies(name: str) -> list[StudySpec]:
@@ -182,7 +185,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     r.add_argument(
         "--dry-run", action="store_true", help="check the parameters and print them resolved; run nothing"
     )
-    rep = sub.add_parser("report", help="print every claims table under a results folder")
+    rep = sub.add_parser(
+        "report", help="print every claims table under a results folder, and where each study's time went"
+    )
     rep.add_argument("--results", default=None, help="results folder (default: the repository's results/)")
     stu = sub.add_parser("student", help="write the notebooks without their solutions, for students")
     stu.add_argument("study", nargs="*", default=["all"], help="study names or numbers (default: all)")
@@ -323,6 +328,10 @@ def _report(results: str | None) -> None:
         data = read_json(f)
         claims = [Claim.from_dict(d) for d in data["claims"]]
         print(f"== {data['study']}\n{claims_markdown(claims)}\n")  # in full: no column is truncated
+    times = {f.parent.name: phases(nb) for f in files if (nb := f.parent / f"{f.parent.name}.ipynb").exists()}
+    if times:
+        table = pd.DataFrame(times).T.round(1)
+        print(f"== where the time goes (seconds, from each executed notebook)\n{markdown_table(table)}\n")
 
 
 def _student(names: Sequence[str], out: str | None) -> None:

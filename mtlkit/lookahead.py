@@ -53,22 +53,32 @@ def check_lookahead(step: str, lr: float | None, who: str) -> None:
         raise ValueError(f"{who}: lr must be > 0 (an SGD lookahead needs one), got {lr}")
 
 
-def task_gradients(losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
-    """The ``(T, P)`` matrix of each task loss's gradient w.r.t. the flattened ``shared`` parameters.
-
-    One batched backward pass (``is_grads_batched``); the graph is kept for the update that follows.
-    """
+def task_jacobian(losses: Tensor, params: Sequence[Tensor], retain_graph: bool = True) -> list[Tensor | None]:
+    """Each task loss's gradient w.r.t. each of ``params``: a ``(T, *p.shape)`` tensor per parameter, or
+    ``None`` for a parameter no loss reaches. One batched backward pass (``is_grads_batched``); with
+    ``retain_graph`` the graph is kept for an update that follows."""
     eye = torch.eye(len(losses), device=losses.device, dtype=losses.dtype)
-    grads = torch.autograd.grad(
-        losses,
-        list(shared),
-        grad_outputs=eye,
-        is_grads_batched=True,
-        retain_graph=True,
-        allow_unused=True,
-        materialize_grads=True,
+    return list(
+        torch.autograd.grad(
+            losses,
+            list(params),
+            grad_outputs=eye,
+            is_grads_batched=True,
+            retain_graph=retain_graph,
+            allow_unused=True,
+        )
     )
-    return torch.cat([g.reshape(len(losses), -1) for g in grads], dim=1)
+
+
+def task_gradients(losses: Tensor, shared: Sequence[Tensor], retain_graph: bool = True) -> Tensor:
+    """The ``(T, P)`` matrix of each task loss's gradient w.r.t. the flattened ``shared`` parameters (zeros
+    where a loss does not reach a parameter); see :func:`task_jacobian`."""
+    grads = task_jacobian(losses, shared, retain_graph)
+    T = len(losses)
+    return torch.cat(
+        [(g if g is not None else p.new_zeros((T, *p.shape))).reshape(T, -1) for p, g in zip(shared, grads)],
+        dim=1,
+    )
 
 
 def _shared_named(model: nn.Module) -> dict[str, nn.Parameter]:

@@ -209,7 +209,9 @@ def run_sweep(
     elif todo:
         with _engine(backend, min(n_jobs, len(todo)), scheduler):
             finished(
-                Parallel(return_as="generator_unordered")(
+                Parallel(
+                    return_as="generator_unordered", batch_size=1
+                )(  # one run per dispatch: no worker holds two while another idles
                     delayed(_compute)(fn, configs[i], i, os.getpid()) for i in todo
                 )
             )

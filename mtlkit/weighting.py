@@ -1,10 +1,11 @@
 """How task losses (or their gradients) are combined into one update: one registry, selected by name.
 
 Every entry is a small :class:`Weighting` whose :meth:`~Weighting.backward` receives the per-task
-losses (a ``(T,)`` tensor in task order) and the shared parameters, performs the backward pass, and
-returns the weights it used (for logging). Methods that need per-task gradients get them from
-:func:`mtlkit.lookahead.task_gradients`, over *all* shared parameters (exact at this scale; the papers often use the
-last shared layer or the representation to save compute). Randomness (PCGrad's task order) comes
+losses (a ``(T,)`` tensor in task order), the shared and the task-specific parameters, performs the
+backward pass, and returns the weights it used (for logging). Methods that need per-task gradients
+(:class:`GradientWeighting`) get them, heads included, from one batched backward pass
+(:func:`mtlkit.lookahead.task_jacobian`), over *all* shared parameters (exact at this scale; the papers
+often use the last shared layer or the representation to save compute). Randomness (PCGrad's task order) comes
 from an explicit :class:`torch.Generator`, never from global state.
 
 The baselines follow the survey (Crawshaw 2020, arXiv 2009.09796, section 3):
@@ -31,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.lookahead import at_next_step, best_update, check_lookahead, task_gradients
+from mtlkit.lookahead import at_next_step, best_update, check_lookahead, task_jacobian
 
 
 def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -94,30 +95,23 @@ def min_norm_weights(gram: Tensor, iters: int = 250, tol: float = 1e-8) -> Tenso
     return torch.tensor(lam, dtype=torch.float32)
 
 
-def set_shared_update(losses: Tensor, shared: Sequence[Tensor], direction: Tensor) -> None:
-    """Backward of the summed loss (task-specific parameters get their own loss's gradient), then replace
-    the shared parameters' gradients by the flat ``direction`` (in ``shared`` order)."""
-    losses.sum().backward()
-    i = 0
-    for p in shared:
-        p.grad = direction[i : i + p.numel()].view_as(p).clone()
-        i += p.numel()
-
-
 class Weighting(nn.Module):
-    """Base class: ``backward(losses, shared)`` does the backward pass and returns the weights used."""
+    """Base class: ``backward(losses, shared, specific)`` does the backward pass and returns the weights used.
+
+    ``shared`` are the parameters every task's loss reaches (the trunk), ``specific`` the model's other
+    trainable parameters (the task heads)."""
 
     def __init__(self, tasks: Sequence[TaskSpec], generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.tasks = list(tasks)
         self.generator = generator
 
-    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+    def weights(self, losses: Tensor) -> Tensor:
         """Per-task loss weights; the default backward minimises ``sum_t w_t L_t``."""
         return torch.ones_like(losses)
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
-        w = self.weights(losses, shared)
+    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor] = ()) -> Tensor:
+        w = self.weights(losses)
         (w.detach() * losses).sum().backward()
         return w.detach()
 
@@ -130,6 +124,37 @@ class Weighting(nn.Module):
     def log(self) -> dict[str, float]:
         """Extra per-epoch quantities for the training history (read, then reset, at each epoch's end)."""
         return {}
+
+
+class GradientWeighting(Weighting):
+    """Base of the methods that read every task's gradient (GradNorm, PCGrad, MGDA, IT-MTL).
+
+    One batched backward pass (:func:`~mtlkit.lookahead.task_jacobian`) gives each task's gradient
+    w.r.t. the shared *and* the task-specific parameters, so no second pass is needed: :meth:`combine`
+    turns the ``(T, P)`` shared gradients into the weights ``w`` (logged) and the shared update, and
+    each task-specific parameter gets ``sum_t w_t`` times task ``t``'s gradient - a head's own loss's
+    gradient scaled by its weight, what ``(w * losses).sum().backward()`` would give it.
+    """
+
+    def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+        """``(w, update)``: the ``(T,)`` weights and the flat ``(P,)`` update of the shared parameters."""
+        raise NotImplementedError
+
+    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor] = ()) -> Tensor:
+        if not shared:
+            return super().backward(losses, shared, specific)
+        params, T = [*shared, *specific], len(losses)
+        jac = [None if g is None else g.detach().flatten(1) for g in task_jacobian(losses, params, False)]
+        grads = torch.cat(
+            [losses.new_zeros(T, p.numel()) if g is None else g for p, g in zip(shared, jac)], 1
+        )
+        w, update = self.combine(grads, losses.detach())
+        for p, chunk in zip(shared, update.split([p.numel() for p in shared])):
+            p.grad = chunk.view_as(p).clone()
+        for p, g in zip(specific, jac[len(shared) :]):
+            if g is not None:  # a parameter no loss reaches keeps no gradient, as after a backward pass
+                p.grad = (w @ g).view_as(p)
+        return w
 
 
 class Equal(Weighting):
@@ -154,7 +179,7 @@ class Fixed(Weighting):
             )
         self.register_buffer("w", torch.tensor([float((weights or {}).get(t.name, 1.0)) for t in self.tasks]))
 
-    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+    def weights(self, losses: Tensor) -> Tensor:
         return self.w.to(losses)
 
 
@@ -172,7 +197,7 @@ class Uncertainty(Weighting):
             "scale", torch.tensor([1.0 if t.kind == "classification" else 0.5 for t in self.tasks])
         )
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor] = ()) -> Tensor:
         w = self.scale * torch.exp(-self.log_var)
         (w * losses + self.log_var / 2).sum().backward()
         return w.detach()
@@ -192,7 +217,7 @@ class DWA(Weighting):
         self.temperature = temperature
         self.history: list[Tensor] = []
 
-    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+    def weights(self, losses: Tensor) -> Tensor:
         if len(self.history) < 2:
             return torch.ones_like(losses)
         r = (self.history[-1] / self.history[-2].clamp_min(1e-12)).to(losses)
@@ -202,7 +227,7 @@ class DWA(Weighting):
         self.history = [*self.history[-1:], train_losses.detach().cpu()]
 
 
-class GradNorm(Weighting):
+class GradNorm(GradientWeighting):
     """GradNorm (Chen et al. 2018, arXiv 1711.02257): balance gradient norms by relative training rate.
 
     With ``G_t = w_t |g_t|`` and ``r_t = (L_t / L_t(0)) / mean``, the weights move down the gradient of
@@ -223,52 +248,45 @@ class GradNorm(Weighting):
         self.register_buffer("w", torch.ones(len(self.tasks)))
         self.initial: Tensor | None = None
 
-    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
-        w = self.w.clone()
-        if not shared:
-            return w
-        norms = task_gradients(losses, shared).norm(dim=1).detach()
-        lossd = losses.detach()
+    def weights(self, losses: Tensor) -> Tensor:  # without shared parameters: the current weights
+        return self.w.clone()
+
+    def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+        w, norms = self.w.clone(), grads.norm(dim=1)
         if self.initial is None:
-            self.initial = lossd.clamp_min(1e-12)
-        rate = lossd / self.initial
+            self.initial = losses.clamp_min(1e-12)
+        rate = losses / self.initial
         rate = rate / rate.mean()
         G = w * norms
         target = G.mean() * rate.pow(self.alpha)
         new = (w - self.lr * torch.sign(G - target) * norms).clamp_min(1e-3)
         self.w.copy_(new * len(new) / new.sum())
-        return w
+        return w, w @ grads
 
 
-class PCGrad(Weighting):
+class PCGrad(GradientWeighting):
     """PCGrad (Yu et al. 2020, arXiv 2001.06782): the shared update is :func:`pcgrad` of the task gradients.
 
     Task-specific parameters get their own loss's gradient, as in the paper.
     """
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
-        if not shared:
-            return super().backward(losses, shared)
-        direction = pcgrad(task_gradients(losses, shared).detach(), self.generator)
-        set_shared_update(losses, shared, direction)
-        return torch.ones_like(losses)
+    def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+        return torch.ones_like(losses), pcgrad(grads, self.generator)
 
 
-class MGDA(Weighting):
+class MGDA(GradientWeighting):
     """MGDA (Sener & Koltun 2018, arXiv 1810.04650): weight losses by the min-norm convex combination.
 
     The weights come from the exact gradients w.r.t. the shared parameters (not the MGDA-UB
     representation bound) and are scaled by ``T`` so the step size is comparable to ``equal``.
     """
 
-    def weights(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
-        if not shared:
-            return torch.ones_like(losses)
-        G = task_gradients(losses, shared).detach()
-        return len(losses) * min_norm_weights(G @ G.T).to(losses)
+    def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+        w = len(losses) * min_norm_weights(grads @ grads.T).to(grads)
+        return w, w @ grads
 
 
-class ITMTL(Weighting):
+class ITMTL(GradientWeighting):
     """IT-MTL (Fifty et al. 2020, arXiv 2010.15413): each step, the candidate shared gradient (``sum``,
     ``pcgrad``, ``mgda``: min-norm direction x ``T``) with the highest total transference of its lookahead
     (:func:`~mtlkit.lookahead.best_update`): ``lookahead="optimizer"``, the training optimizer's update
@@ -292,6 +310,7 @@ class ITMTL(Weighting):
         self.lr, self.candidates, self.lookahead = lr, list(candidates), lookahead
         self.counts = torch.zeros(len(self.candidates))
         self.batch: tuple[nn.Module, Tensor, dict[str, Tensor]] | None = None
+        self.directions: Tensor | None = None
 
     def observe(self, model: nn.Module, x: Tensor, y: dict[str, Tensor]) -> None:
         self.batch = (model, x, y)
@@ -307,20 +326,23 @@ class ITMTL(Weighting):
         for p, d in zip(shared, directions[pick].split([p.numel() for p in shared])):
             p.grad = d.view_as(p).clone()
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor]) -> Tensor:
+    def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
+        self.directions = torch.stack([self._direction(c, grads) for c in self.candidates])
+        return torch.ones_like(losses), self.directions[0]
+
+    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor] = ()) -> Tensor:
         if not shared:
-            return super().backward(losses, shared)
+            return super().backward(losses, shared, specific)
         if self.batch is None:
             raise RuntimeError("IT-MTL needs the batch: call observe(model, x, y) before backward")
         shared, before = list(shared), losses.detach()
-        grads = task_gradients(losses, shared).detach()
-        directions = torch.stack([self._direction(c, grads) for c in self.candidates])
-        set_shared_update(losses, shared, directions[0])
+        w = super().backward(losses, shared, specific)
+        directions = self.directions
         if self.lookahead == "sgd":
             self._choose(shared, directions, before)
         else:
             at_next_step(shared, lambda opt: self._choose(shared, directions, before, opt))
-        return torch.ones_like(losses)
+        return w
 
     def log(self) -> dict[str, float]:
         share = self.counts / self.counts.sum().clamp_min(1)

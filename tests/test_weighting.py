@@ -75,10 +75,10 @@ def test_uncertainty_weights_and_gradient():
 
 def test_dwa_weights_from_loss_ratios():
     d = DWA(T2, temperature=2.0)
-    assert torch.equal(d.weights(torch.ones(2), []), torch.ones(2))
+    assert torch.equal(d.weights(torch.ones(2)), torch.ones(2))
     d.epoch_end(torch.tensor([1.0, 1.0]))
     d.epoch_end(torch.tensor([0.5, 1.0]))  # task a's loss halved, b's did not move
-    w = d.weights(torch.ones(2), [])
+    w = d.weights(torch.ones(2))
     expected = 2 * torch.softmax(torch.tensor([0.5, 1.0]) / 2.0, 0)
     assert torch.allclose(w, expected) and w[1] > w[0]
 
@@ -108,3 +108,38 @@ def test_every_method_trains_a_tiny_shared_model(name, tiny_data):
 def test_unknown_weighting():
     with pytest.raises(ValueError, match="known"):
         make_weighting("magic", T2)
+
+
+@pytest.mark.parametrize("name", ["gradnorm", "pcgrad", "mgda", "itmtl"])
+def test_one_batched_backward_gives_the_two_pass_gradients(name, tiny_data):
+    """The gradient methods take the heads' gradients from the same batched backward as the shared
+    ones: the result equals the two passes it replaces (the shared update from the task gradients, then
+    ``(w * losses).sum()``'s gradient for the heads), and a head no loss reaches keeps no gradient."""
+    from mtlkit.lookahead import task_losses
+    from mtlkit.models import build_model
+
+    tasks = tiny_data.tasks[:2]  # the third head is in the model, but no loss reaches it
+    model = build_model("hard", tiny_data.input_shape, tiny_data.tasks, width=8, depth=1)
+    shared = model.shared_parameters()
+    specific = [q for q in model.parameters() if all(q is not s for s in shared)]
+    x, y = tiny_data.x["train"][:32], {t: v[:32] for t, v in tiny_data.y["train"].items()}
+    kw = {"lookahead": "sgd", "lr": 0.1} if name == "itmtl" else {}
+    weighting = make_weighting(name, tasks, torch.Generator().manual_seed(0), **kw)
+    weighting.observe(model, x, y)
+    losses = task_losses(model, x, y, tasks)
+    G = task_gradients(losses, shared).detach()
+    heads = torch.autograd.grad(losses.sum(), specific, retain_graph=True, allow_unused=True)
+    weighted = [
+        torch.autograd.grad(losses[k], specific, retain_graph=True, allow_unused=True) for k in range(2)
+    ]
+    w = weighting.backward(losses, shared, specific)
+    update = torch.cat([p.grad.flatten() for p in shared])
+    if name in ("gradnorm", "mgda"):
+        assert torch.allclose(update, w @ G, atol=1e-6)
+    for i, q in enumerate(specific):
+        if heads[i] is None:
+            assert q.grad is None
+            continue
+        want = sum(w[k] * weighted[k][i] for k in range(2) if weighted[k][i] is not None)
+        assert torch.allclose(q.grad, want, atol=1e-6)
+    assert sum(q.grad is None for q in specific) == 2  # the unreached head's weight and bias

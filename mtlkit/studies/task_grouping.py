@@ -11,7 +11,7 @@ and thresholds, the comparison on Standley et al.'s own tables, where study 04 f
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -289,9 +289,24 @@ def study_ground_truth(study: Study) -> tuple[pd.DataFrame, str]:
                 return truth, why
             reasons.append(why)
         why = "; ".join(reasons)
-    configs = {(s,): truth_config(p, s) for s in study.seeds}
-    history = study.run(train_subsets, configs, keys=("seed",), desc="ground truth")
-    return ground_truth(history, esa_epoch(p)), f"{why}; the subset networks were trained here"
+    truth = ground_truths(study, {"main": p.tasks})["main"]
+    return truth, f"{why}; the subset networks were trained here"
+
+
+def ground_truths(study: Study, task_sets: Mapping[str, Sequence[str]]) -> dict[str, pd.DataFrame]:
+    """The :func:`~mtlkit.selection.ground_truth` of each named task set, every seed of every set trained
+    in one sweep (one run per set and seed): workers then never idle between the sets - five seeds of
+    two sets on two workers take five rounds, not six."""
+    configs = {
+        (name, s): truth_config({**study.p, "tasks": list(tasks)}, s)
+        for name, tasks in task_sets.items()
+        for s in study.seeds
+    }
+    history = study.run(train_subsets, configs, keys=("task_set", "seed"), desc="ground truth")
+    return {
+        name: ground_truth(history[history.task_set == name].drop(columns="task_set"), esa_epoch(study.p))
+        for name in task_sets
+    }
 
 
 def load_ground_truth(folder: str | Path, expect: dict) -> tuple[pd.DataFrame | None, str]:
