@@ -268,9 +268,16 @@ def steps_vs_torchjd(p: dict[str, Any]) -> list[dict]:
     runs = {m: (ours(m), peer(m)) for m in ("pcgrad", "mgda")}
     times = {m: (a / len(batches), b / len(batches)) for m, (a, b) in _interleaved(runs).items()}
     what = f"seconds per training step, {len(names)} tasks, width {p['width']}, batch {p['batch_size']}"
-    peer_names = {"pcgrad": "PCGrad()", "mgda": "MGDA() (epsilon 1e-3, max_iters 100)"}
+    aggregators = {"pcgrad": ("PCGrad", {}), "mgda": ("MGDA", {"epsilon": 1e-3, "max_iters": 100})}
     return [
-        _row("step", m, f"torchjd {_version('torchjd')} mtl_backward + {peer_names[m]}", times[m], what, {})
+        _row(
+            "step",
+            m,
+            f"torchjd {_version('torchjd')} {aggregators[m][0]}",
+            times[m],
+            what + ", mtl_backward + jac_to_grad",
+            aggregators[m][1],
+        )
         for m in ("pcgrad", "mgda")
     ]
 
