@@ -1,5 +1,6 @@
-# Every target bootstraps .venv itself (python3 -m venv + pip from requirements.lock); the venv is
-# rebuilt from scratch whenever requirements.lock or pyproject.toml changes. No conda needed.
+# Every target bootstraps .venv itself (python3 -m venv + pip from requirements.lock, then the peers of
+# requirements-bench.lock with --no-deps: LibMTL declares torchvision, which would replace torch); the venv is
+# rebuilt from scratch whenever a lock or pyproject.toml changes. No conda needed.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -7,10 +8,11 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: study test smoke lab bench report lint site student clean
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-bench.lock pyproject.toml
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements-bench.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 

@@ -1,10 +1,11 @@
 """``python -m benchmarks``: run every benchmark and write ``results/benchmarks/*.csv``."""
 
-from benchmarks import figure, grouping, sweep, training, transference
+from benchmarks import figure, grouping, peers, sweep, training, transference
 
 if __name__ == "__main__":
     training.main()
     grouping.main()
     transference.main()
     sweep.main()
+    peers.main()
     figure.main()

@@ -17,8 +17,13 @@ def main() -> None:
     for path in sorted(OUT.glob("*.csv")):
         df = pd.read_csv(path)
         for _, r in df.iterrows():
-            ratio = r.get("speedup") if pd.notna(r.get("speedup", float("nan"))) else 1 / r["slowdown"]
-            parts = [str(r[c]) for c in ("benchmark", "variant", "method") if c in r and pd.notna(r[c])]
+            if pd.notna(r.get("speedup", float("nan"))):
+                ratio = r["speedup"]
+            else:  # a time ratio, mtlkit / baseline (peers.csv calls it ratio)
+                ratio = 1 / (r["slowdown"] if pd.notna(r.get("slowdown", float("nan"))) else r["ratio"])
+            parts = [
+                str(r[c]) for c in ("benchmark", "variant", "method", "peer") if c in r and pd.notna(r[c])
+            ]
             parts += [
                 f"{c}={r[c]}" for c in ("n_tasks", "networks", "torch_threads") if c in r and pd.notna(r[c])
             ]

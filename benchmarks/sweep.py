@@ -1,19 +1,11 @@
 """Where time goes outside the model: a sweep on 1 vs 2 local workers and on a Dask LocalCluster, and
 mtlkit's training loop vs a plain hand-written PyTorch loop on the same model, data and weighting.
 
-LibMTL (the obvious library to compare against; 1.1.5, its only PyPI release) cannot run here, checked
-on 2026-11-25 in a fresh venv holding torch 2.13.0+cpu:
-
-- ``pip install LibMTL`` uninstalls torch 2.13.0+cpu and installs torch 2.14.1 (a CUDA build) and
-  torchvision 0.29.1, because LibMTL requires ``torchvision>=0.9.0`` and torchvision wheels pin torch;
-- even so, ``import LibMTL`` then fails: ``ModuleNotFoundError: No module named
-  'torchvision.models.utils'`` (``LibMTL/model/resnet.py``, line 3; that module left torchvision long ago),
-  and with ``--no-deps`` beside torch 2.13.0: ``ModuleNotFoundError: No module named 'torchvision'``;
-- its ``Trainer.__init__`` hard-codes ``self.device = torch.device('cuda:0')``, so it cannot train on a
-  CPU machine at all.
-
-So the comparison is with the loop a user would write by hand (what LibMTL's trainer does for equal
-weighting), and no ``bench`` extra is declared."""
+A plain ``pip install LibMTL`` (1.1.5, its only PyPI release) replaces torch 2.13.0 (it requires
+torchvision, whose wheels pin torch) and still does not import or train here; installed with ``--no-deps``
+and four fixes applied at import (:mod:`benchmarks.libmtl_compat`), it does, and :mod:`benchmarks.peers`
+times its ``Trainer`` against :func:`mtlkit.train.fit`. The loop here is the floor: what any trainer, LibMTL's
+included, does for equal weighting."""
 
 from __future__ import annotations
 
@@ -100,7 +92,7 @@ def training_loop(n_train: int = 2000, epochs: int = 3) -> list[dict]:
         {
             "benchmark": "training loop",
             "what": f"one epoch, 5 tasks, {n_train} pairs, batch 128, equal weights",
-            "baseline": "hand-written PyTorch loop (LibMTL 1.1.5 cannot import beside torch 2.13.0 and trains on cuda:0 only)",
+            "baseline": "hand-written PyTorch loop (LibMTL 1.1.5 itself: peers.csv)",
             "baseline_s": t_plain,
             "mtlkit_s": t_ours,
             "slowdown": t_ours / t_plain,

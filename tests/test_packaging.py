@@ -10,9 +10,9 @@ tomllib = pytest.importorskip("tomllib")
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def lock_pins() -> dict[str, str]:
+def lock_pins(name: str = "requirements.lock") -> dict[str, str]:
     pins = {}
-    for line in (ROOT / "requirements.lock").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         line = line.split("#")[0].strip()
         if line:
             name, version = line.split("==")
@@ -77,3 +77,34 @@ def test_makefile_targets_and_ci_command():
     assert ci[-1].strip() == "make test"
     readme = (ROOT / "README.md").read_text()
     assert "make study" in readme and "make test" in readme
+
+
+def test_bench_lock_pins_the_bench_extra_exactly():
+    bench = lock_pins("requirements-bench.lock")
+    assert bench == {"libmtl": "1.1.5", "torchjd": "0.18.0"}
+    for line in (ROOT / "requirements-bench.lock").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        assert not line or re.fullmatch(r"[A-Za-z0-9_.-]+==[A-Za-z0-9_.+-]+", line), line
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["bench"]
+    assert {d.split("==")[0].lower(): d.split("==")[1] for d in extra} == bench
+    assert not set(bench) & set(lock_pins()), "a peer in both locks would be installed with its dependencies"
+
+
+def test_makefile_installs_the_bench_lock_without_dependencies():
+    make = (ROOT / "Makefile").read_text()
+    stamp = re.search(r"^\$\(STAMP\):(.*)$", make, re.M)
+    assert stamp and "requirements-bench.lock" in stamp.group(1), (
+        "the venv must be rebuilt when the lock changes"
+    )
+    installs = [ln for ln in make.splitlines() if "requirements-bench.lock" in ln and "pip install" in ln]
+    assert installs and all("--no-deps" in ln for ln in installs), installs
+
+
+def test_environment_yml_names_the_bench_pins_and_the_no_deps_install():
+    text = (ROOT / "environment.yml").read_text()
+    assert "pip install --no-deps -r requirements-bench.lock" in text
+    listed = {
+        m.group(1).lower(): m.group(2)
+        for m in re.finditer(r"^\s*#\s*-\s*([A-Za-z0-9_.-]+)==(\S+)\s*$", text, re.M)
+    }
+    assert listed == lock_pins("requirements-bench.lock"), listed
