@@ -110,7 +110,7 @@ class Weighting(nn.Module):
         """Per-task loss weights; the default backward minimises ``sum_t w_t L_t``."""
         return torch.ones_like(losses)
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor] = ()) -> Tensor:
+    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor]) -> Tensor:
         w = self.weights(losses)
         (w.detach() * losses).sum().backward()
         return w.detach()
@@ -133,14 +133,18 @@ class GradientWeighting(Weighting):
     w.r.t. the shared *and* the task-specific parameters, so no second pass is needed: :meth:`combine`
     turns the ``(T, P)`` shared gradients into the weights ``w`` (logged) and the shared update, and
     each task-specific parameter gets ``sum_t w_t`` times task ``t``'s gradient - a head's own loss's
-    gradient scaled by its weight, what ``(w * losses).sum().backward()`` would give it.
+    gradient scaled by its weight, what ``(w * losses).sum().backward()`` would give it - or, where
+    :attr:`weighted_heads` is false, its own loss's gradient unscaled.
     """
+
+    weighted_heads = True
+    """Whether the heads' gradients are scaled by the task weights (else each gets its own loss's)."""
 
     def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
         """``(w, update)``: the ``(T,)`` weights and the flat ``(P,)`` update of the shared parameters."""
         raise NotImplementedError
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor] = ()) -> Tensor:
+    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor]) -> Tensor:
         if not shared:
             return super().backward(losses, shared, specific)
         params, T = [*shared, *specific], len(losses)
@@ -153,7 +157,7 @@ class GradientWeighting(Weighting):
             p.grad = chunk.view_as(p).clone()
         for p, g in zip(specific, jac[len(shared) :]):
             if g is not None:  # a parameter no loss reaches keeps no gradient, as after a backward pass
-                p.grad = (w @ g).view_as(p)
+                p.grad = ((w if self.weighted_heads else torch.ones_like(w)) @ g).view_as(p)
         return w
 
 
@@ -197,7 +201,7 @@ class Uncertainty(Weighting):
             "scale", torch.tensor([1.0 if t.kind == "classification" else 0.5 for t in self.tasks])
         )
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor] = ()) -> Tensor:
+    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor]) -> Tensor:
         w = self.scale * torch.exp(-self.log_var)
         (w * losses + self.log_var / 2).sum().backward()
         return w.detach()
@@ -278,8 +282,11 @@ class MGDA(GradientWeighting):
     """MGDA (Sener & Koltun 2018, arXiv 1810.04650): weight losses by the min-norm convex combination.
 
     The weights come from the exact gradients w.r.t. the shared parameters (not the MGDA-UB
-    representation bound) and are scaled by ``T`` so the step size is comparable to ``equal``.
+    representation bound) and are scaled by ``T`` so the step size is comparable to ``equal``. Each head
+    gets its own loss's gradient, unweighted (the paper's Algorithm 2; LibMTL and torchjd do the same).
     """
+
+    weighted_heads = False
 
     def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
         w = len(losses) * min_norm_weights(grads @ grads.T).to(grads)
@@ -330,7 +337,7 @@ class ITMTL(GradientWeighting):
         self.directions = torch.stack([self._direction(c, grads) for c in self.candidates])
         return torch.ones_like(losses), self.directions[0]
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor] = ()) -> Tensor:
+    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor]) -> Tensor:
         if not shared:
             return super().backward(losses, shared, specific)
         if self.batch is None:

@@ -75,8 +75,10 @@ def test_pcgrad_weighting_step_is_torchjds_mtl_backward(study00):
     data, model = study00
     ours, theirs = copy.deepcopy(model), copy.deepcopy(model)
     losses, _ = batch_losses(data, ours)
+    shared = ours.shared_parameters()
+    specific = [q for q in ours.parameters() if all(q is not s for s in shared)]
     make_weighting("pcgrad", data.tasks, torch.Generator().manual_seed(3)).backward(
-        torch.stack(losses), ours.shared_parameters()
+        torch.stack(losses), shared, specific
     )
     losses, z = batch_losses(data, theirs)
     heads = [list(theirs.heads[t].parameters()) for t in data.task_names]
@@ -132,7 +134,7 @@ def test_mgda_weights_are_torchjds_times_T(study00):
     lam = min_norm_weights(gram).double().numpy()
     np.testing.assert_allclose(lam, exact, atol=FW_WEIGHTS)
     assert lam @ gram.numpy() @ lam <= (exact @ gram.numpy() @ exact) * (1 + FW_NORM)
-    w = make_weighting("mgda", data.tasks).weights(torch.stack(losses), shared)
+    w, _ = make_weighting("mgda", data.tasks).combine(G.float(), torch.stack(losses).detach())
     assert float(w.sum()) == pytest.approx(7.0, rel=1e-6)
     torch.testing.assert_close(w, 7 * min_norm_weights(gram.float()))
     autojac.backward(losses, inputs=shared, retain_graph=True)

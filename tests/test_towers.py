@@ -71,7 +71,7 @@ def test_aux_towers_train_and_are_absent_from_the_served_model(arch, tiny_data):
 
 def test_fixed_weighting():
     w = make_weighting("fixed", TASKS, weights={"a": 0.25})
-    assert w.weights(torch.ones(2), []).tolist() == [0.25, 1.0]
+    assert w.weights(torch.ones(2)).tolist() == [0.25, 1.0]
     with pytest.raises(ValueError, match="unknown tasks"):
         make_weighting("fixed", TASKS, weights={"c": 1.0})
 

@@ -64,7 +64,7 @@ def test_uncertainty_weights_and_gradient():
     with torch.no_grad():
         u.log_var.copy_(torch.tensor([0.0, 1.0]))
     losses = torch.tensor([2.0, 4.0], requires_grad=True)
-    w = u.backward(losses, [])
+    w = u.backward(losses, [], [])
     # classification: exp(-s) ; regression: exp(-s)/2
     assert torch.allclose(w, torch.tensor([1.0, 0.5 * torch.exp(torch.tensor(-1.0))]))
     # d/ds [c exp(-s) L + s/2] = -c exp(-s) L + 1/2
@@ -89,7 +89,7 @@ def test_gradnorm_moves_weight_to_the_task_with_the_smaller_gradient():
     for _ in range(5):
         losses = torch.stack([10 * p[0], 1 * p[1]])  # |g_a| = 10, |g_b| = 1, equal training rates
         p.grad = None
-        gn.backward(losses, [p])
+        gn.backward(losses, [p], [])
     assert gn.w.sum() == pytest.approx(2.0) and gn.w[1] > gn.w[0]
 
 
@@ -140,6 +140,7 @@ def test_one_batched_backward_gives_the_two_pass_gradients(name, tiny_data):
         if heads[i] is None:
             assert q.grad is None
             continue
-        want = sum(w[k] * weighted[k][i] for k in range(2) if weighted[k][i] is not None)
+        scale = w if weighting.weighted_heads else torch.ones_like(w)
+        want = sum(scale[k] * weighted[k][i] for k in range(2) if weighted[k][i] is not None)
         assert torch.allclose(q.grad, want, atol=1e-6)
     assert sum(q.grad is None for q in specific) == 2  # the unreached head's weight and bias
