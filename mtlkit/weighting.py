@@ -40,7 +40,8 @@ def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
 
     For each task ``i`` (and, in random order, each other task ``j``), if ``g_i . g_j < 0`` remove from
     ``g_i`` its component along ``g_j``; return the sum of the projected gradients. As in the paper,
-    the projections use the *original* ``g_j``; the order comes from ``generator``.
+    the projections use the *original* ``g_j``; the order comes from ``generator``. Every projected
+    gradient is a combination of the originals, so the projections are done on their Gram matrix.
 
     Examples
     --------
@@ -48,15 +49,14 @@ def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
     tensor([0.5000, 1.5000])
     """
     T = len(grads)
-    out = grads.clone()
+    gram = (grads @ grads.T).double().cpu().numpy()  # every dot product PCGrad needs, computed once
+    coef = np.eye(T)  # projected g_i = coef[i] @ grads: the projections work on T x T numbers, not on P
     for i in range(T):
         for j in torch.randperm(T, generator=generator).tolist():
-            if j == i:
-                continue
-            dot = out[i] @ grads[j]
-            if dot < 0:
-                out[i] = out[i] - dot / grads[j].pow(2).sum().clamp_min(1e-20) * grads[j]
-    return out.sum(0)
+            dot = coef[i] @ gram[:, j]
+            if j != i and dot < 0:
+                coef[i, j] -= dot / max(gram[j, j], 1e-20)
+    return torch.from_numpy(coef.sum(0)).to(grads) @ grads
 
 
 def min_norm_weights(gram: Tensor, iters: int = 250, tol: float = 1e-8) -> Tensor:
