@@ -89,6 +89,7 @@ def execute(
             parameters=parameters,
             cwd=str(cwd),
             progress_bar=False,
+            request_save_on_cell_execute=False,  # written once at the end (or on failure): 2-3 s per study
             kernel_name="python3",
             kernel_manager_class=LocalKernelManager,
         )
