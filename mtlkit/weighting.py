@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
 from mtlkit.lookahead import at_next_step, best_update, check_lookahead, task_jacobian
+from mtlkit.min_norm import min_norm_weights
 
 
 def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -57,42 +58,6 @@ def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
             if j != i and dot < 0:
                 coef[i, j] -= dot / max(gram[j, j], 1e-20)
     return torch.from_numpy(coef.sum(0)).to(grads) @ grads
-
-
-def min_norm_weights(gram: Tensor, iters: int = 250, tol: float = 1e-8) -> Tensor:
-    """Convex weights ``lam`` minimising ``|sum_t lam_t g_t|^2`` given the Gram matrix ``G G^T``.
-
-    The min-norm problem of MGDA (Desideri 2012; Sener & Koltun 2018, arXiv 1810.04650): closed form
-    for two tasks, Frank-Wolfe with exact line search otherwise.
-
-    Examples
-    --------
-    >>> g = torch.tensor([[1.0, 0.0], [0.0, 1.0]]); min_norm_weights(g @ g.T)
-    tensor([0.5000, 0.5000])
-    >>> g = torch.tensor([[1.0, 0.0], [2.0, 0.0]]); min_norm_weights(g @ g.T)
-    tensor([1., 0.])
-    """
-    M = gram.detach().double().cpu().numpy()
-    T = len(M)
-    if T == 1:
-        return torch.ones(1)
-    if T == 2:
-        denom = M[0, 0] + M[1, 1] - 2 * M[0, 1]
-        gamma = 0.5 if denom <= 0 else float(np.clip((M[1, 1] - M[0, 1]) / denom, 0.0, 1.0))
-        return torch.tensor([gamma, 1 - gamma], dtype=torch.float32)
-    lam = np.full(T, 1.0 / T)  # numpy: a T x T problem is far faster here than in torch
-    for _ in range(iters):
-        Ml = M @ lam
-        t = int(np.argmin(Ml))
-        vv, vg, gg = lam @ Ml, Ml[t], M[t, t]
-        denom = vv - 2 * vg + gg
-        gamma = 1.0 if denom <= 0 else float(np.clip((vv - vg) / denom, 0.0, 1.0))
-        step = -gamma * lam
-        step[t] += gamma
-        lam = lam + step
-        if np.abs(step).sum() < tol:
-            break
-    return torch.tensor(lam, dtype=torch.float32)
 
 
 class Weighting(nn.Module):
