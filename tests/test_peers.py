@@ -139,7 +139,7 @@ def test_mgda_weights_are_torchjds_times_T(study00):
     autojac.backward(losses, inputs=shared, retain_graph=True)
     theirs = autojac.jac_to_grad(shared, aggregation.MGDA(epsilon=1e-14, max_iters=50_000))
     assert float(theirs.sum()) == pytest.approx(1.0, rel=1e-4)  # float32 Gramian
-    np.testing.assert_allclose((w / 7).numpy(), theirs.numpy(), atol=MIN_NORM_WEIGHTS)
+    np.testing.assert_allclose((w / 7).numpy(), theirs.numpy(), atol=1e-5)  # torchjd's own float32 Gramian
 
 
 def test_equal_weighting_training_is_libmtls(study00):

@@ -321,7 +321,7 @@ def test_itmtl_takes_the_candidate_with_the_highest_total_transference_under_ada
             )
     it.observe(model, x, y)
     opt.zero_grad()
-    it.backward(task_losses(model, x, y, tiny_data.tasks), shared)
+    it.backward(task_losses(model, x, y, tiny_data.tasks), shared, [])
     assert it.counts.sum() == 0, "the choice waits for the optimizer's step"
     opt.step()
     share = it.log()
