@@ -141,7 +141,8 @@ def fit(
     device = data.x["train"].device
     model.to(device)
     combiner.to(device)
-    opt = _optimizer(optimizer, list(model.parameters()) + list(combiner.parameters()), lr, weight_decay)
+    params = list(model.parameters()) + list(combiner.parameters())
+    opt = _optimizer(optimizer, params, lr, weight_decay)
     shared = model.shared_parameters() if hasattr(model, "shared_parameters") else []
     specific = [q for q in model.parameters() if q.requires_grad and all(q is not s for s in shared)]
     history: list[pd.DataFrame] = []
@@ -157,9 +158,13 @@ def fit(
             combiner.observe(model, x, y)
             out = model(x, tasks)
             losses = torch.stack([task_loss(data.task(t), out[t], y[t]) for t in tasks])
-            where = f"at epoch {epoch}, step {steps + 1} (weighting={combiner.__class__.__name__}, lr={lr})"
-            check_finite(losses, tasks, where)
-            opt.zero_grad(set_to_none=True)
+            if not torch.isfinite(losses).all():
+                where = (
+                    f"at epoch {epoch}, step {steps + 1} (weighting={combiner.__class__.__name__}, lr={lr})"
+                )
+                check_finite(losses, tasks, where)
+            for q in params:  # opt.zero_grad(set_to_none=True) without its per-call overhead (~45 us)
+                q.grad = None
             w = combiner.backward(losses, shared, specific)
             opt.step()
             sums += losses.detach().cpu()

@@ -1,7 +1,8 @@
 """Where a study's wall time goes: the phases of an executed notebook, from the start and end times papermill
 records for the notebook and for every cell.
 
-A code cell counts as ``training`` when it runs a sweep (``study.run(``), as ``imports`` when it imports and
+A code cell tagged with a phase's name counts as that phase. Otherwise it counts as ``training`` when it runs
+a sweep (``study.run(``), as ``imports`` when it imports and
 starts the study (``start(``), as ``plotting`` when it draws (``savefig(``, ``_figure(``, ``show_examples(``),
 and as ``analysis`` otherwise; markdown cells take no time. ``kernel start`` is the time from papermill's start
 to the first cell; ``writing`` is the rest of papermill's duration (it saves the notebook after every cell). A cell that
@@ -61,8 +62,9 @@ def phases(notebook: str | Path) -> dict[str, float]:
         raise ValueError(f"{notebook} has no papermill timings: run it with `mtlkit run`")
     out = dict.fromkeys(PHASES, 0.0)
     for c in cells:
-        src = "".join(c["source"])
-        out[cell_phase(src)] += float(c["metadata"]["papermill"]["duration"] or 0.0)
+        tagged = [t for t in c["metadata"].get("tags", []) if t in PHASES]
+        phase = tagged[0] if tagged else cell_phase("".join(c["source"]))
+        out[phase] += float(c["metadata"]["papermill"]["duration"] or 0.0)
     first = cells[0]["metadata"]["papermill"]["start_time"]
     out["kernel start"] = (_time(first) - _time(meta["start_time"])).total_seconds()
     out["writing"] = float(meta["duration"]) - sum(out.values())

@@ -19,7 +19,14 @@ def test_phases_split_an_executed_notebook(tmp_path):
         "cells": [
             _cell("import x\nstudy = start('00', globals())", t(2), t(4), 2.0),
             {"cell_type": "markdown", "source": "# words", "metadata": {}},
-            _cell("runs = study.run(fit, configs)", t(4), t(24), 20.0),
+            _cell("runs = study.run(fit, configs)", t(4), t(14), 10.0),
+            {
+                **_cell("truth = grouping.ground_truths(study)", t(14), t(24), 10.0),
+                "metadata": {
+                    "tags": ["training"],
+                    "papermill": {"start_time": t(14), "end_time": t(24), "duration": 10.0},
+                },
+            },
             _cell("final = tables.final(runs)", t(24), t(25), 1.0),
             _cell("study.savefig(budget_figure(final), 'budget')", t(25), t(28), 3.0),
         ],

@@ -20,7 +20,7 @@ from mtlkit.plotting import colors, plot_intervals
 from mtlkit.runs import FitConfig, RunConfig
 from mtlkit.stats import holm, one_sided_p, summarize
 from mtlkit.studies.common import AT_LEAST_TWO_TASKS, COMMON, sizes, training
-from mtlkit.weighting import WEIGHTINGS
+from mtlkit.weighting import WEIGHTINGS, GradientWeighting, Weighting
 
 BASELINES = tuple(w for w in WEIGHTINGS if w not in ("fixed", "itmtl"))
 """The survey's adaptive methods (``fixed`` is a scalarisation tool for fronts, not a baseline of its own;
@@ -119,10 +119,16 @@ def run_config(p: dict, method: str, seed: int, device: str = "cpu", task: str |
 
 def run_configs(p: dict, seeds: Sequence[int], device: str = "cpu") -> dict[tuple, RunConfig]:
     """Every run of the study, keyed ``(method, seed, network)``: one run per task for ``single``
-    (``network`` = the task), one run per weighting otherwise (``network`` = ``shared``)."""
+    (``network`` = the task), one run per weighting otherwise (``network`` = ``shared``). The longest runs
+    come first (the methods that need every task's gradient, then the other shared networks, then the
+    single-task ones), so that no worker is left with a long run while the other idles at the end."""
     out = {}
-    for s in seeds:
-        for m in compared_methods(p):
+    order = {
+        m: (m == "single") - issubclass(WEIGHTINGS.get(m, Weighting), GradientWeighting)
+        for m in compared_methods(p)
+    }
+    for m in sorted(order, key=order.get):
+        for s in seeds:
             for t in p["tasks"] if m == "single" else [None]:
                 out[(m, s, t or "shared")] = run_config(p, m, s, device, t)
     return out
