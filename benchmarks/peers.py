@@ -236,13 +236,14 @@ def steps_vs_torchjd(p: dict[str, Any]) -> list[dict]:
         opt = torch.optim.Adam(net.parameters(), lr=p["lr"])
         weighting = make_weighting(method, data.tasks, torch.Generator().manual_seed(0))
         shared = net.shared_parameters()
+        specific = [q for q in net.parameters() if all(q is not s for s in shared)]
 
         def run() -> None:
             for x, y in batches:
                 out = net(x, names)
                 losses = torch.stack([task_loss(data.task(t), out[t], y[t]) for t in names])
                 opt.zero_grad(set_to_none=True)
-                weighting.backward(losses, shared)
+                weighting.backward(losses, shared, specific)
                 opt.step()
 
         return run
