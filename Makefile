@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test smoke lab bench report lint site student clean
+.PHONY: study test smoke lab bench report replicate lint site student clean
 
 $(STAMP): requirements.lock requirements-bench.lock pyproject.toml
 	rm -rf $(VENV)
@@ -30,6 +30,9 @@ bench: $(STAMP)  ## speed measurements into results/benchmarks/
 
 report: $(STAMP)  ## print every study's claims table from results/
 	$(BIN)/mtlkit report
+
+replicate: $(STAMP)  ## every study again on disjoint seeds -> results/<study>/replication.json
+	$(BIN)/mtlkit replicate all --mode default
 
 site: $(STAMP)  ## the static site: README, docs/ and the executed notebooks in results/ -> build/site/index.html
 	$(BIN)/python site/build.py build/site

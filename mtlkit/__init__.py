@@ -4,7 +4,8 @@ Modules sit in layers, and a module imports only from its own layer or the layer
 inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and that there is no cycle)::
 
     8 runtime     study (start: a notebook's parameters -> a running Study), cli, exercises (each notebook's
-                  checked exercises), grading (answers judged; student copies of the notebooks)
+                  checked exercises), grading (answers judged; student copies of the notebooks),
+                  replication (a study re-run on disjoint seeds; both verdicts)
     7 studies/    one module per notebook: declared parameters, runs, analysis, figures
     6 runs        params (Param, validation), runs (RunConfig, train_and_evaluate), sweep (workers,
                   cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces)
@@ -29,6 +30,6 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("grouping", "selection", "transference", "fronts", "agent", "multitasking"), 5),
     **dict.fromkeys(("params", "runs", "sweep", "session", "plotting"), 6),
     "studies": 7,
-    **dict.fromkeys(("study", "cli", "exercises", "grading"), 8),
+    **dict.fromkeys(("study", "cli", "exercises", "grading", "replication"), 8),
 }
 """The layer of each top-level module or package of :mod:`mtlkit` (see the module docstring)."""

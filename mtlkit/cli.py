@@ -4,6 +4,7 @@
     mtlkit run 00 --mode smoke -p seeds 2 -p tasks left,right --out /tmp/runs
     mtlkit run all                      # every study, default mode, into results/
     mtlkit report                       # every claims table under results/
+    mtlkit replicate all                # each study again on disjoint seeds -> <study>/replication.json
     mtlkit student                      # student notebooks, without solutions, into build/student/
 
 Parameters are validated (same path as the notebook's ``start``) before a kernel starts, so a bad
@@ -29,12 +30,11 @@ import papermill as pm
 from jupyter_client import AsyncKernelManager
 from traitlets import default
 
-from mtlkit import guard
+from mtlkit import guard, replication
 from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
-from mtlkit.results import REPO_DIR, atomic_write_text, read_json, replace_dir
+from mtlkit.results import REPO_DIR, atomic_write_text, replace_dir
 from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir, writable_folder
-from mtlkit.stats import Claim, claims_markdown
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
@@ -190,6 +190,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         "report", help="print every claims table under a results folder, and where each study's time went"
     )
     rep.add_argument("--results", default=None, help="results folder (default: the repository's results/)")
+    rep.add_argument("--readme", action="store_true", help="rewrite README.md's replication table instead")
+    rpl = sub.add_parser("replicate", help="re-run finished studies on disjoint seeds; both verdicts")
+    rpl.add_argument("study", help="study name or number (00, 00_landscape) or 'all'")
+    rpl.add_argument("--mode", choices=MODES, default=None, help="the mode of the run to replicate")
+    rpl.add_argument("--out", default=None, help="the results folder holding <study>/ (default: results/)")
     stu = sub.add_parser("student", help="write the notebooks without their solutions, for students")
     stu.add_argument("study", nargs="*", default=["all"], help="study names or numbers (default: all)")
     stu.add_argument("--out", default=None, help="folder to write (default: the repository's build/student/)")
@@ -246,7 +251,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             _list(args.study)
         elif args.command == "report":
-            _report(args.results)
+            _report(args.results, args.readme)
+        elif args.command == "replicate":
+            for path in replication.replicate(_studies(args.study), args.mode, args.out, run_study):
+                print(path)
         elif args.command == "student":
             _student(args.study, args.out)
         else:
@@ -320,15 +328,17 @@ def _list(name: str | None) -> None:
     print("\n\n".join("\n".join(block) for block in blocks))
 
 
-def _report(results: str | None) -> None:
+def _report(results: str | None, readme: bool = False) -> None:
     root = Path(results) if results else REPO_DIR / "results"
+    if readme:
+        changed = replication.update_readme(REPO_DIR / "README.md", root)
+        print(f"README.md's replication table {'updated' if changed else 'already up to date'}")
+        return
     files = sorted(root.glob("*/claims.json"))
     if not files:
         raise FileNotFoundError(f"no */claims.json under {root}; run `make study` first")
-    for f in files:
-        data = read_json(f)
-        claims = [Claim.from_dict(d) for d in data["claims"]]
-        print(f"== {data['study']}\n{claims_markdown(claims)}\n")  # in full: no column is truncated
+    for f in files:  # in full: no column is truncated; a `replication` column where replicated
+        print(f"== {f.parent.name}\n{replication.report_markdown(f.parent)}\n")
     times = {f.parent.name: phases(nb) for f in files if (nb := f.parent / f"{f.parent.name}.ipynb").exists()}
     if times:
         table = pd.DataFrame(times).T.round(1)

@@ -1,0 +1,263 @@
+"""Replication on disjoint seeds: is a verdict robust, or did its seeds get lucky?
+
+``mtlkit replicate 03`` re-runs a finished study at its own parameters on the next block of seeds of the same
+size (seeds 0..4 -> 5..9: seed base = the original's base + its number of seeds), through the same
+``mtlkit run`` machinery into a temporary folder, and writes ``<study>/replication.json`` beside the
+original's outputs (which stay byte-identical): the replication's seeds and parameters, the mtlkit hash, the
+SHA-256 of the ``claims.json`` it was compared with, and per claim both verdicts, estimates and intervals, and
+``fragile`` (the verdicts differ). A ``replication.json`` whose recorded hash no longer matches
+``claims.json`` is stale: reported as such and ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mtlkit.params import StudySpec, validate
+from mtlkit.results import atomic_write_text, file_sha256, mtlkit_hash, read_json, write_json
+from mtlkit.session import committed_dir
+from mtlkit.stats import Claim, claims_table
+from mtlkit.tables import markdown_table
+
+FILE = "replication.json"
+BEGIN, END = "<!-- replication:begin -->", "<!-- replication:end -->"
+"""The markers around README.md's replication table, which :func:`update_readme` rewrites."""
+
+Runner = Callable[[StudySpec, "str | None", dict, "str | None"], Path]
+"""How a study is run: :func:`mtlkit.cli.run_study` (passed in, so that this module imports nothing above it)."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One study's replication, checked before any compute: where the original is, its claims (and the
+    SHA-256 of the bytes they were read from), its seeds, and the parameters of the replication run."""
+
+    spec: StudySpec
+    folder: Path
+    mode: str
+    claims: list[Claim]
+    claims_sha256: str
+    seeds: list[int]
+    params: dict[str, Any]
+
+
+def plan(spec: StudySpec, mode: str | None, out: str | None) -> Plan:
+    """Check that ``spec`` has finished results to compare with (``<out>/<study>/``, else where ``mtlkit run``
+    writes in ``mode``) and work out the replication's parameters: the original's, with ``seed`` moved past
+    the original's seeds. Raises :class:`RuntimeError` (one line) when there is nothing to compare with."""
+    if out is None:
+        folder = committed_dir(spec.name, validate(spec, {"mode": mode} if mode else {})["mode"])
+    else:
+        folder = Path(out).expanduser().resolve() / spec.name
+    if not (folder / "manifest.json").is_file() or not (folder / "claims.json").is_file():
+        raise RuntimeError(
+            f"{spec.name} has no finished results in {folder} (manifest.json and claims.json) to replicate; "
+            f"run `mtlkit run {spec.name}{f' --mode {mode}' if mode else ''}"
+            f"{f' --out {out}' if out else ''}` first"
+        )
+    manifest = read_json(folder / "manifest.json")
+    if mode is not None and manifest["mode"] != mode:
+        raise RuntimeError(f"--mode {mode}, but {folder} holds a {manifest['mode']}-mode run of {spec.name}")
+    raw = (folder / "claims.json").read_bytes()
+    claims = [Claim.from_dict(d) for d in json.loads(raw)["claims"]]
+    params, seeds = manifest["params"], list(manifest["seeds"])
+    defaults = validate(spec, {"mode": manifest["mode"]})
+    given = {}
+    for p in spec.params:
+        if p.runtime or p.name == "mode":
+            continue
+        if p.name not in params:
+            raise RuntimeError(
+                f"{folder}/manifest.json lacks parameter {p.name!r} (written by older code); "
+                f"re-run `mtlkit run {spec.name}` first"
+            )
+        if json.dumps(params[p.name]) != json.dumps(defaults[p.name]):
+            given[p.name] = params[p.name]
+    given["seed"] = params["seed"] + len(seeds)  # a study without `seeds` has one seed: the next one
+    validate(spec, {**given, "mode": manifest["mode"]})  # e.g. a seed base past its allowed range
+    return Plan(spec, folder, manifest["mode"], claims, _sha256(raw), seeds, given)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _side(c: Claim | None) -> dict | None:
+    if c is None:
+        return None
+    return {
+        "verdict": c.verdict,
+        "estimate": c.estimate,
+        "low": c.low,
+        "high": c.high,
+        "n": c.n,
+        "converged": c.converged,
+    }
+
+
+def compare(original: Sequence[Claim], replication: Sequence[Claim]) -> list[dict]:
+    """Per claim id (the original's order, then any the replication alone has): both sides and
+    ``fragile`` = their verdicts differ (a claim one side lacks is fragile)."""
+    ours, theirs = {c.id: c for c in original}, {c.id: c for c in replication}
+    rows = []
+    for cid in [*ours, *(k for k in theirs if k not in ours)]:
+        a, b = ours.get(cid), theirs.get(cid)
+        rows.append(
+            {
+                "id": cid,
+                "statement": (a or b).statement,
+                "original": _side(a),
+                "replication": _side(b),
+                "fragile": (a.verdict if a else None) != (b.verdict if b else None),
+            }
+        )
+    return rows
+
+
+def record(p: Plan, replica: Path) -> Path:
+    """Write ``<study>/replication.json`` (atomically) from the finished replication run in ``replica``,
+    if the original's ``claims.json`` is still the file the plan read."""
+    manifest = read_json(replica / "manifest.json")
+    if set(manifest["seeds"]) & set(p.seeds) or len(manifest["seeds"]) != len(p.seeds):
+        raise RuntimeError(
+            f"{p.spec.name}: replication seeds {manifest['seeds']} are not {len(p.seeds)} "
+            f"seeds disjoint from the original's {p.seeds}"
+        )
+    if file_sha256(p.folder / "claims.json") != p.claims_sha256:
+        raise RuntimeError(f"{p.folder}/claims.json changed while replicating; run `mtlkit replicate` again")
+    claims = [Claim.from_dict(d) for d in read_json(replica / "claims.json")["claims"]]
+    return write_json(
+        p.folder / FILE,
+        {
+            "study": p.spec.name,
+            "mode": p.mode,
+            "original_seeds": p.seeds,
+            "seeds": manifest["seeds"],
+            "params": manifest["params"] | {"out": None},
+            "mtlkit_hash": mtlkit_hash(),
+            "claims_sha256": p.claims_sha256,
+            "claims": compare(p.claims, claims),
+        },
+    )
+
+
+def replicate(specs: Sequence[StudySpec], mode: str | None, out: str | None, run: Runner) -> list[Path]:
+    """Replicate every study of ``specs`` (all checked first), in order, into one temporary folder, so
+    that study 04's replication finds study 03's replication's ground truth beside it; each study's
+    ``replication.json`` is written as soon as its run ends. Returns their paths. On failure the temporary
+    folder is kept (the error names it)."""
+    plans = [plan(spec, mode, out) for spec in specs]
+    tmp = Path(tempfile.mkdtemp(prefix="mtlkit-replicate-"))
+    written = []
+    for p in plans:
+        run(p.spec, p.mode, p.params, str(tmp))
+        written.append(record(p, tmp / p.spec.name))
+    shutil.rmtree(tmp)
+    return written
+
+
+def load(folder: str | Path) -> tuple[dict | None, str]:
+    """The study folder's ``replication.json`` when it was compared with the ``claims.json`` there now;
+    else ``None`` and why (none; stale; unreadable)."""
+    folder = Path(folder)
+    if not (folder / FILE).is_file():
+        return None, f"no {FILE} in {folder}"
+    try:
+        data = read_json(folder / FILE)
+        recorded = data["claims_sha256"]
+        current = file_sha256(folder / "claims.json")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        return None, f"{folder}/{FILE} is unreadable ({e.__class__.__name__}: {e}); ignored"
+    if recorded != current:
+        return None, f"{folder}/{FILE} is stale (it was compared with another claims.json); ignored"
+    return data, ""
+
+
+def _shown(row: dict) -> str:
+    side = row["replication"]
+    text = "missing" if side is None else side["verdict"]
+    if side is not None and side["converged"] is False:
+        text += " (not converged)"
+    return f"fragile: {text}" if row["fragile"] else text
+
+
+def report_markdown(folder: str | Path) -> str:
+    """A study's claims table (as ``mtlkit report`` prints it), with a ``replication`` column - the verdict
+    on the disjoint seeds, ``fragile: ...`` where it differs - when a matching ``replication.json`` exists;
+    a stale one is named above the table."""
+    folder = Path(folder)
+    table = claims_table([Claim.from_dict(d) for d in read_json(folder / "claims.json")["claims"]])
+    data, why = load(folder)
+    if data is not None:
+        shown = {r["id"]: _shown(r) for r in data["claims"]}
+        table.insert(table.columns.get_loc("verdict") + 1, "replication", table["id"].map(shown).fillna(""))
+    note = f"⚠ {why}\n" if data is None and (folder / FILE).is_file() else ""
+    return note + markdown_table(table, index=False)
+
+
+def _seeds(seeds: Sequence[int]) -> str:
+    return f"{min(seeds)}–{max(seeds)}" if len(seeds) > 1 else str(seeds[0])
+
+
+def replication_markdown(root: str | Path) -> str:
+    """README's replication section: every replicated claim with both verdicts, then the fragile claims;
+    rendered from ``<root>/*/replication.json`` (stale ones named and left out)."""
+    rows, fragile, notes = [], [], []
+    for folder in sorted(p.parent for p in Path(root).glob(f"*/{FILE}")):
+        data, why = load(folder)
+        if data is None:
+            notes.append(f"- `{folder.name}`: stale, left out (re-run `mtlkit replicate {folder.name}`)")
+            continue
+        for r in data["claims"]:
+            a, b = r["original"], r["replication"]
+            rows.append(
+                {
+                    "study": folder.name,
+                    "claim": r["id"],
+                    "seeds": _seeds(data["original_seeds"]),
+                    "verdict": a["verdict"] if a else "missing",
+                    "replication seeds": _seeds(data["seeds"]),
+                    "replication verdict": b["verdict"] if b else "missing",
+                    "fragile": "**fragile**" if r["fragile"] else "",
+                }
+            )
+            if r["fragile"]:
+                fragile.append(f"- {folder.name} {r['id']}: {r['statement']}")
+    if not rows:
+        return "No replication has been run yet: `mtlkit replicate all` writes them." + "".join(
+            f"\n{n}" for n in notes
+        )
+    parts = [markdown_table(pd.DataFrame(rows), index=False)]
+    parts.append("Fragile claims (the verdict changed on the disjoint seeds):")
+    parts.append("\n".join(fragile) if fragile else "none.")
+    return "\n\n".join(parts + (["\n".join(notes)] if notes else []))
+
+
+def update_readme(readme: str | Path, root: str | Path) -> bool:
+    """Rewrite the part of ``readme`` between :data:`BEGIN` and :data:`END` with
+    :func:`replication_markdown` of ``root``; True when the file changed."""
+    readme = Path(readme)
+    text = readme.read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(text):
+        raise RuntimeError(f"{readme} has no {BEGIN} ... {END} markers for the replication table")
+    new = pattern.sub(lambda _: f"{BEGIN}\n{replication_markdown(root)}\n{END}", text)
+    if new != text:
+        atomic_write_text(readme, new)
+    return new != text
+
+
+def readme_section(readme: str | Path) -> str:
+    """The text between README's replication markers (what :func:`update_readme` last wrote)."""
+    text = Path(readme).read_text(encoding="utf-8")
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
