@@ -275,8 +275,10 @@ def measure_lookaheads(
     tasks ``names``, ``shared`` names the model's shared parameters. For each lookahead in ``steps``
     (``step(shared, grads)`` gives the ``(T, P)`` updates): the ``(T, T)`` transference ``Z`` and the norm
     of each source's update ``(T,)``, stacked over lookaheads; and the gradients' ``(T, T)`` cosine
-    similarity. The gradients are computed once (one forward, one batched backward). Neither the model
-    (parameters, gradients, buffers) nor the torch random state changes; a loss that is not a finite
+    similarity. The gradients are computed once (one forward, one batched backward). The lookahead
+    forwards start from the random state the forward started from (a dropout layer draws the same mask
+    before and after the step, as long as ``vmap`` draws as the plain call does); neither the model
+    (parameters, gradients, buffers) nor the torch random state changes. A loss that is not a finite
     ``(T,)`` tensor is refused before the lookahead."""
     running = [n or "model" for n, m in model.named_modules() if m.training and _running_stats(m)]
     if running:
@@ -286,18 +288,19 @@ def measure_lookaheads(
         )
     cuda = {p.device for p in shared.values() if p.device.type == "cuda"}
     devices = sorted(d.index if d.index is not None else torch.cuda.current_device() for d in cuda)
-    with torch.random.fork_rng(devices=devices):
-        losses = loss_fn(model, *batch)
-        if not (torch.is_tensor(losses) and losses.shape == (len(names),)):
-            got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
-            raise ValueError(
-                f"loss_fn must return a tensor of shape ({len(names)},), one loss per task of {list(names)}, "
-                f"got {got}"
-            )
-        check_finite(losses.detach(), names, "at the parameters being measured")
-        params = list(shared.values())
-        grads = task_gradients(losses, params, retain_graph=False).detach()
-        updates = torch.stack([step(params, grads) for step in steps])  # (L, T, P)
+    with torch.random.fork_rng(devices=devices):  # the random state after: as before
+        with torch.random.fork_rng(devices=devices):  # the lookaheads draw what the forward drew
+            losses = loss_fn(model, *batch)
+            if not (torch.is_tensor(losses) and losses.shape == (len(names),)):
+                got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
+                raise ValueError(
+                    f"loss_fn must return a tensor of shape ({len(names)},), one loss per task of "
+                    f"{list(names)}, got {got}"
+                )
+            check_finite(losses.detach(), names, "at the parameters being measured")
+            params = list(shared.values())
+            grads = task_gradients(losses, params, retain_graph=False).detach()
+            updates = torch.stack([step(params, grads) for step in steps])  # (L, T, P)
         after = shifted_losses(model, shared, loss_fn, batch, updates.flatten(0, 1))
     after = after.view(len(steps), len(names), -1)
     unit = grads / grads.norm(dim=1, keepdim=True).clamp_min(1e-12)
