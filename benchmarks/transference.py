@@ -1,4 +1,4 @@
-"""What measuring transference costs: training with an :class:`~mtlkit.lookahead.AffinityTracker`
+"""What measuring transference costs: training with an :class:`~mtlkit.tracking.AffinityTracker`
 every k = 1, 5, 10 steps vs plain training, and an IT-MTL step vs an equal-weighting step (study 04's
 model: five MultiDigits tasks, a two-layer MLP trunk of 64 units)."""
 
@@ -10,8 +10,8 @@ import torch
 
 from benchmarks.common import write
 from mtlkit.data.multidigits import make_multidigits
-from mtlkit.lookahead import AffinityTracker
 from mtlkit.models import build_model
+from mtlkit.tracking import AffinityTracker
 from mtlkit.train import fit
 
 TASKS = ["left", "right", "sum_parity", "left_gt_right", "sum_mod3"]

@@ -12,8 +12,9 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
     5 methods     grouping (searches), selection (score tables), transference, fronts, agent, multitasking:
                   the papers' algorithms, no I/O
     4 train       fit, fit_many, evaluate
-    3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), weighting,
-                  min_norm (MGDA's exact min-norm weights)
+    3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), tracking
+                  (transference recorded over training, on any model), weighting, min_norm (MGDA's
+                  exact min-norm weights)
     2 data/ models/  task environments -> MultiTaskData; x -> {task: output} networks
     1 foundations progress, results (atomic writes, hashes), stats (intervals, claims), seeding,
                   metrics, tables (tidy-table accessors), guard (a kernel of `mtlkit run` dies with it),
@@ -25,7 +26,7 @@ __version__ = "0.1.0"
 LAYERS: dict[str, int] = {
     **dict.fromkeys(("progress", "results", "stats", "seeding", "metrics", "tables", "guard", "walltime"), 1),
     **dict.fromkeys(("data", "models"), 2),
-    **dict.fromkeys(("losses", "lookahead", "weighting", "min_norm"), 3),
+    **dict.fromkeys(("losses", "lookahead", "tracking", "weighting", "min_norm"), 3),
     "train": 4,
     **dict.fromkeys(("grouping", "selection", "transference", "fronts", "agent", "multitasking"), 5),
     **dict.fromkeys(("params", "runs", "sweep", "session", "plotting"), 6),

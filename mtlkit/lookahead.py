@@ -17,6 +17,12 @@ task heads are left as they are. What ``u_i`` is, is the protocol:
   ``Z(i -> j) = lr * g_i . g_j / L_j``; the curvature term ``lr^2 g_i' H_j g_i / 2`` lowers every
   ``Z(i -> j)`` in proportion to the source's squared gradient once ``lr`` is large.
 
+The measurement works on any model: :func:`measure_lookaheads` takes a ``loss_fn(model, *batch)`` returning
+the ``(T,)`` task losses and the names of the shared parameters, and evaluates the loss at shifted shared
+parameters with :func:`~torch.func.functional_call` (:func:`shifted_losses`), so the model, its optimizer
+and the random state are left as they were. :mod:`mtlkit.tracking` records it over training, in mtlkit's
+``fit`` or in a user's own loop.
+
 A monitor called by :func:`mtlkit.train.fit` does not receive the optimizer. :func:`at_next_step`
 reaches it anyway: it runs a callback once, just before the next ``step()`` of the optimizer that holds
 given parameters (a global optimizer pre-step hook), when the parameters and the optimizer's state are
@@ -27,19 +33,16 @@ still those the monitor saw. All ``T`` lookaheads are evaluated at once (``torch
 from __future__ import annotations
 
 import copy
-import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.losses import task_loss
+from mtlkit.losses import check_finite, task_loss
 
 STEPS = ("optimizer", "sgd")
 """What a lookahead step is: the training optimizer's update (TAG), or a plain SGD step of size ``lr``."""
@@ -81,8 +84,8 @@ def task_gradients(losses: Tensor, shared: Sequence[Tensor], retain_graph: bool 
     )
 
 
-def _shared_named(model: nn.Module) -> dict[str, nn.Parameter]:
-    """The model's shared parameters by name (those of ``model.shared_parameters()``)."""
+def named_shared(model: nn.Module) -> dict[str, nn.Parameter]:
+    """An mtlkit model's shared parameters by name (those of ``model.shared_parameters()``)."""
     ids = {id(p) for p in model.shared_parameters()}
     named = {n: p for n, p in model.named_parameters() if id(p) in ids}
     if not named:
@@ -96,28 +99,56 @@ def task_losses(model: nn.Module, x: Tensor, y: dict[str, Tensor], tasks: Sequen
     return torch.stack([task_loss(t, out[t.name], y[t.name]) for t in tasks])
 
 
-def losses_after(
-    model: nn.Module, x: Tensor, y: dict[str, Tensor], tasks: Sequence[TaskSpec], updates: Tensor
-) -> Tensor:
-    """Every task's loss on ``(x, y)`` after the shared parameters move by ``updates[c]``.
+class _Bound(nn.Module):
+    """``loss_fn(model, *batch)`` as a module's forward, so that :func:`~torch.func.functional_call` can run
+    it at substituted parameters whatever submodules ``loss_fn`` calls (the model is its child ``model``)."""
 
-    ``updates`` is ``(C, P)`` over the flattened shared parameters (in ``shared_parameters()`` order);
-    task heads are left as they are. Returns ``(C, T)``; the model is not modified.
-    """
-    named = _shared_named(model)
-    names = [t.name for t in tasks]
-    sizes = [p.numel() for p in named.values()]
+    def __init__(self, model: nn.Module, loss_fn: Callable[..., Tensor]) -> None:
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, *batch: object) -> Tensor:
+        return self.loss_fn(self.model, *batch)
+
+
+def shifted_losses(
+    model: nn.Module,
+    shared: Mapping[str, Tensor],
+    loss_fn: Callable[..., Tensor],
+    batch: Sequence[object],
+    updates: Tensor,
+) -> Tensor:
+    """The ``(C, T)`` losses ``loss_fn(model, *batch)`` (a ``(T,)`` tensor) after the ``shared`` parameters
+    (the model's, by name) move by ``updates[c]``, a ``(C, P)`` tensor over them flattened in ``shared``'s
+    order; every other parameter is left as it is. The model is not modified: its parameters are swapped
+    for the call (:func:`~torch.func.functional_call`, batched over the rows with ``vmap``; random layers
+    draw one mask for all rows)."""
+    sizes = [p.numel() for p in shared.values()]
     if updates.shape[1] != sum(sizes):
         raise ValueError(f"updates have {updates.shape[1]} entries, shared parameters {sum(sizes)}")
+    bound = _Bound(model, loss_fn)
 
     def after(update: Tensor) -> Tensor:
         chunks = update.split(sizes)
-        params = {n: p.detach() + d.view_as(p) for (n, p), d in zip(named.items(), chunks)}
-        out = functional_call(model, params, (x, names), strict=False)
-        return torch.stack([task_loss(t, out[t.name], y[t.name]) for t in tasks])
+        params = {f"model.{n}": p.detach() + d.view_as(p) for (n, p), d in zip(shared.items(), chunks)}
+        return functional_call(bound, params, tuple(batch), strict=False)
 
     with torch.no_grad():
-        return vmap(after)(updates.detach())
+        return vmap(after, randomness="same")(updates.detach())
+
+
+def losses_after(
+    model: nn.Module, x: Tensor, y: dict[str, Tensor], tasks: Sequence[TaskSpec], updates: Tensor
+) -> Tensor:
+    """Every task's loss on ``(x, y)`` after the shared parameters of an mtlkit model move by
+    ``updates[c]`` (``(C, P)``, in ``shared_parameters()`` order): :func:`shifted_losses` of
+    :func:`task_losses`. Returns ``(C, T)``; the model is not modified."""
+    return shifted_losses(model, named_shared(model), task_loss_fn(tasks), (x, y), updates)
+
+
+def task_loss_fn(tasks: Sequence[TaskSpec]) -> Callable[[nn.Module, Tensor, dict[str, Tensor]], Tensor]:
+    """:func:`task_losses` of ``tasks`` as a ``loss_fn(model, x, y)``."""
+    return lambda model, x, y: task_losses(model, x, y, tasks)
 
 
 def total_transference(
@@ -147,9 +178,15 @@ def best_update(
     """IT-MTL's choice: the row of ``directions`` (``(C, P)`` candidate gradients of the shared parameters)
     whose lookahead update - ``optimizer``'s from its current state (at ``lr`` if given), else a plain SGD
     step of ``lr`` - has the highest :func:`total_transference` (the first on a tie)."""
-    shared = list(_shared_named(model).values())
+    shared = list(named_shared(model).values())
     updates = -lr * directions if optimizer is None else optimizer_updates(optimizer, shared, directions, lr)
     return int(torch.argmax(total_transference(model, x, y, tasks, before, updates)))
+
+
+def holds(optimizer: torch.optim.Optimizer, params: Sequence[Tensor]) -> bool:
+    """Whether ``optimizer`` updates every one of ``params``."""
+    held = {id(q) for g in optimizer.param_groups for q in g["params"]}
+    return all(id(p) in held for p in params)
 
 
 def optimizer_updates(
@@ -160,9 +197,9 @@ def optimizer_updates(
     estimates and step count; SGD with momentum: its buffer). Parameters not in ``params`` stay as they
     are; ``lr`` replaces the optimizer's learning rate when given. Neither ``params`` nor ``optimizer``
     changes."""
+    if not holds(optimizer, params):
+        raise ValueError(f"the optimizer ({type(optimizer).__name__}) does not hold these parameters")
     group_of = {id(q): g for g in optimizer.param_groups for q in g["params"]}
-    if any(id(p) not in group_of for p in params):
-        raise ValueError("the optimizer does not hold these parameters")
     sizes = [p.numel() for p in params]
     groups: dict[int, dict] = {}  # a copy of each optimizer group, holding every candidate's clones
     clones: list[list[Tensor]] = []
@@ -221,17 +258,51 @@ def at_next_step(params: Sequence[Tensor], callback: Callable[[torch.optim.Optim
     entry[1].append(callback)
 
 
-def _measure(
-    model: nn.Module, x: Tensor, y: dict[str, Tensor], tasks: Sequence[TaskSpec], steps: Sequence[Callable]
+def _running_stats(module: nn.Module) -> bool:
+    """Whether ``module`` keeps running statistics (a batch norm with ``track_running_stats``)."""
+    return getattr(module, "track_running_stats", False) and getattr(module, "running_mean", None) is not None
+
+
+def measure_lookaheads(
+    model: nn.Module,
+    shared: Mapping[str, Tensor],
+    loss_fn: Callable[..., Tensor],
+    batch: Sequence[object],
+    steps: Sequence[Callable[[Sequence[Tensor], Tensor], Tensor]],
+    names: Sequence[str],
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """For each lookahead in ``steps`` (``step(shared, grads)`` gives the ``(T, P)`` updates): the ``(T, T)``
-    transference ``Z`` and the norm of each source's update ``(T,)``, stacked over lookaheads; and the
-    gradients' ``(T, T)`` cosine similarity. The gradients are computed once."""
-    shared = list(_shared_named(model).values())
-    losses = task_losses(model, x, y, tasks)
-    grads = task_gradients(losses, shared).detach()
-    updates = torch.stack([step(shared, grads) for step in steps])  # (L, T, P)
-    after = losses_after(model, x, y, tasks, updates.flatten(0, 1)).view(len(steps), len(tasks), -1)
+    """Lookahead transference of any model: ``loss_fn(model, *batch)`` returns the ``(T,)`` losses of the
+    tasks ``names``, ``shared`` names the model's shared parameters. For each lookahead in ``steps``
+    (``step(shared, grads)`` gives the ``(T, P)`` updates): the ``(T, T)`` transference ``Z`` and the norm
+    of each source's update ``(T,)``, stacked over lookaheads; and the gradients' ``(T, T)`` cosine
+    similarity. The gradients are computed once (one forward, one batched backward). The lookahead
+    forwards start from the random state the forward started from (a dropout layer draws the same mask
+    before and after the step, as long as ``vmap`` draws as the plain call does); neither the model
+    (parameters, gradients, buffers) nor the torch random state changes. A loss that is not a finite
+    ``(T,)`` tensor is refused before the lookahead."""
+    running = [n or "model" for n, m in model.named_modules() if m.training and _running_stats(m)]
+    if running:
+        raise ValueError(
+            f"{type(model).__name__} has batch-norm layers in training mode ({running[:3]}): measuring would "
+            "move their running statistics; measure with model.eval() (and model.train() after)"
+        )
+    cuda = {p.device for p in shared.values() if p.device.type == "cuda"}
+    devices = sorted(d.index if d.index is not None else torch.cuda.current_device() for d in cuda)
+    with torch.random.fork_rng(devices=devices):  # the random state after: as before
+        with torch.random.fork_rng(devices=devices):  # the lookaheads draw what the forward drew
+            losses = loss_fn(model, *batch)
+            if not (torch.is_tensor(losses) and losses.shape == (len(names),)):
+                got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
+                raise ValueError(
+                    f"loss_fn must return a tensor of shape ({len(names)},), one loss per task of "
+                    f"{list(names)}, got {got}"
+                )
+            check_finite(losses.detach(), names, "at the parameters being measured")
+            params = list(shared.values())
+            grads = task_gradients(losses, params, retain_graph=False).detach()
+            updates = torch.stack([step(params, grads) for step in steps])  # (L, T, P)
+        after = shifted_losses(model, shared, loss_fn, batch, updates.flatten(0, 1))
+    after = after.view(len(steps), len(names), -1)
     unit = grads / grads.norm(dim=1, keepdim=True).clamp_min(1e-12)
     z = 1.0 - after / losses.detach().clamp_min(1e-12)[None, None, :]
     return z, unit @ unit.T, updates.norm(dim=2)
@@ -263,95 +334,5 @@ def transference(
     if optimizer is None and lr is None:
         raise ValueError("give the optimizer whose update is the lookahead, or an SGD step size lr")
     step = sgd_step(lr) if optimizer is None else optimizer_step(optimizer, lr)
-    return _measure(model, x, y, tasks, [step])[0][0]
-
-
-class AffinityTracker:
-    """A :func:`mtlkit.train.fit` monitor: lookahead transference every ``every`` training steps.
-
-    ``step="optimizer"`` (TAG) takes the training optimizer's update as the lookahead: it is measured
-    with the optimizer passed as ``optimizer`` when the caller passes one, else just before that step's
-    ``optimizer.step()`` (:func:`at_next_step`), when parameters and state are still those of the call;
-    ``lr`` then replaces the optimizer's learning rate when given. ``step="sgd"`` takes a plain SGD step
-    of size ``lr``. ``sgd`` adds plain SGD lookaheads of those sizes on the same steps and gradients
-    (sensitivity rows). The tracker reads the model and never changes it, the optimizer or any random
-    state, so training with and without tracking gives the same weights (tested). :meth:`table` returns
-    tidy rows ``(lookahead, step, epoch, source, target, Z, cos, step_norm)``: ``lookahead`` is
-    ``"optimizer"`` or ``"sgd <size>"``, ``cos`` the cosine similarity of the two tasks' gradients on the
-    shared parameters, ``step_norm`` the norm of the source's lookahead update. ``seconds`` is the time
-    spent measuring.
-    """
-
-    def __init__(
-        self,
-        tasks: Sequence[TaskSpec],
-        every: int = 1,
-        lr: float | None = None,
-        step: str = "optimizer",
-        sgd: Sequence[float] = (),
-    ) -> None:
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        check_lookahead(step, lr, "AffinityTracker")
-        for eta in sgd:
-            check_lookahead("sgd", eta, "AffinityTracker")
-        self.tasks, self.every, self.lr, self.step, self.sgd = list(tasks), every, lr, step, list(sgd)
-        main = "optimizer" if step == "optimizer" else f"sgd {lr:g}"
-        self.labels = [main] + [f"sgd {eta:g}" for eta in self.sgd]
-        self.seconds = 0.0
-        self._rows: list[tuple[int, int, Tensor, Tensor, Tensor]] = []
-
-    def __call__(
-        self,
-        step: int,
-        epoch: int,
-        model: nn.Module,
-        x: Tensor,
-        y: dict[str, Tensor],
-        optimizer: torch.optim.Optimizer | None = None,
-    ) -> None:
-        if step % self.every:
-            return
-
-        def measure(opt: torch.optim.Optimizer | None) -> None:
-            t0 = time.perf_counter()
-            how = [sgd_step(self.lr) if opt is None else optimizer_step(opt, self.lr)]
-            z, cos, norm = _measure(model, x, y, self.tasks, how + [sgd_step(eta) for eta in self.sgd])
-            self._rows.append((step, epoch, z.cpu(), cos.cpu(), norm.cpu()))
-            self.seconds += time.perf_counter() - t0
-
-        if self.step == "sgd":
-            measure(None)
-        elif optimizer is not None:
-            measure(optimizer)
-        else:
-            at_next_step(list(_shared_named(model).values()), measure)
-
-    def table(self) -> pd.DataFrame:
-        """Tidy rows ``(lookahead, step, epoch, source, target, Z, cos, step_norm)`` for every lookahead,
-        measured step and ordered pair."""
-        names = [t.name for t in self.tasks]
-        columns = ["lookahead", "step", "epoch", "source", "target", "Z", "cos", "step_norm"]
-        if not self._rows:
-            return pd.DataFrame(columns=columns)
-        steps, epochs, zs, coss, norms = zip(*self._rows)
-        L, S, T = len(self.labels), len(steps), len(names)
-        src, tgt = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
-        keep = (src != tgt).ravel()
-        per = int(keep.sum())
-        z = torch.stack(zs).numpy().reshape(S, L, -1)[:, :, keep].transpose(1, 0, 2)  # (L, S, pairs)
-        cos = torch.stack(coss).numpy().reshape(S, -1)[:, keep]
-        norm = torch.stack(norms).numpy()[:, :, src.ravel()[keep]].transpose(1, 0, 2)  # (L, S, pairs)
-        return pd.DataFrame(
-            {
-                "lookahead": np.repeat(self.labels, S * per),
-                "step": np.tile(np.repeat(steps, per), L),
-                "epoch": np.tile(np.repeat(epochs, per), L),
-                "source": np.tile(np.array(names)[src.ravel()][keep], S * L),
-                "target": np.tile(np.array(names)[tgt.ravel()][keep], S * L),
-                "Z": z.ravel().astype(float),
-                "cos": np.tile(cos.ravel(), L).astype(float),
-                "step_norm": norm.ravel().astype(float),
-            },
-            columns=columns,
-        )
+    names = [t.name for t in tasks]
+    return measure_lookaheads(model, named_shared(model), task_loss_fn(tasks), (x, y), [step], names)[0][0]

@@ -15,11 +15,12 @@ import pandas as pd
 import torch
 
 from mtlkit.data import DATASETS, make_data
-from mtlkit.lookahead import STEPS, AffinityTracker
+from mtlkit.lookahead import STEPS
 from mtlkit.models import build_model
 from mtlkit.models.sharing import ARCHITECTURES
 from mtlkit.models.towers import SelfAuxiliaryTowers, aux_weights, count_parameters, with_aux_tasks
 from mtlkit.seeding import seed_everything
+from mtlkit.tracking import AffinityTracker
 from mtlkit.train import OPTIMIZERS, evaluate, exploded, fit
 from mtlkit.weighting import WEIGHTINGS
 
@@ -70,7 +71,7 @@ class AuxConfig:
 
 @dataclass(frozen=True)
 class TrackConfig:
-    """Lookahead transference every ``every`` training steps (:class:`~mtlkit.lookahead.AffinityTracker`).
+    """Lookahead transference every ``every`` training steps (:class:`~mtlkit.tracking.AffinityTracker`).
     The lookahead is one update of the training optimizer from its current state at learning rate ``lr``
     (``step="optimizer"``, TAG's definition; ``lr`` = the training lr gives exactly the training update),
     or a plain SGD step of size ``lr`` (``step="sgd"``); ``sgd`` adds plain SGD lookaheads of those sizes,
@@ -89,7 +90,7 @@ class TrackConfig:
         _require(self.step in STEPS, f"lookahead step must be one of {list(STEPS)}, got {self.step!r}")
 
     def tracker(self, tasks: list) -> AffinityTracker:
-        """The :class:`~mtlkit.lookahead.AffinityTracker` this config describes."""
+        """The :class:`~mtlkit.tracking.AffinityTracker` this config describes."""
         return AffinityTracker(tasks, self.every, self.lr, self.step, self.sgd)
 
 
@@ -139,7 +140,7 @@ def train_and_evaluate(config: RunConfig) -> pd.DataFrame:
     """A run as a pure function of ``config``: build data and model, :func:`~mtlkit.train.fit`, evaluate.
 
     With ``aux``, the model trains with self-auxiliary towers (loss weight ``gamma * w_t``) and is
-    served without them; with ``track``, an :class:`~mtlkit.lookahead.AffinityTracker` measures
+    served without them; with ``track``, an :class:`~mtlkit.tracking.AffinityTracker` measures
     transference along the way. Returns tidy rows: the history (``epoch`` >= 1), the restored, *served*
     model's final ``val``/``test`` metrics and parameter counts (``epoch`` = 0), and with ``track`` the
     transference rows (``metric == "transference"``, ``task`` = target, with ``lookahead``, ``source``,

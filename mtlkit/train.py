@@ -122,7 +122,7 @@ def fit(
     stopping; the best epoch's weights are restored). The history's ``attrs["best_epoch"]`` is the
     restored epoch: when it equals ``epochs``, the run may not have converged.
     ``monitor(step, epoch, model, x, y)`` is called before every update with that step's batch (e.g. a
-    :class:`~mtlkit.transference.AffinityTracker`); it must not change the model.
+    :class:`~mtlkit.tracking.AffinityTracker`); it must not change the model.
     Raises :class:`TrainingDiverged` on a non-finite loss.
     """
     if epochs < 1:

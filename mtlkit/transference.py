@@ -1,9 +1,9 @@
 """Inter-task affinity from lookahead transference (Fifty et al. 2021, TAG, arXiv 2109.04617), and how
 it is judged against a ground truth.
 
-:class:`mtlkit.lookahead.AffinityTracker` measures ``Z(i -> j)`` during training; :func:`affinity`
-averages it over training (TAG's inter-task affinity); :func:`affinity_candidates` turns it into
-scores for the budgeted network selection of :mod:`mtlkit.grouping` (TAG's rule: no group of one task);
+:class:`mtlkit.tracking.AffinityTracker` measures ``Z(i -> j)`` during training and
+:func:`mtlkit.tracking.affinity` (re-exported here) averages it over training (TAG's inter-task affinity);
+:func:`affinity_candidates` turns it into scores for the budgeted network selection of :mod:`mtlkit.grouping` (TAG's rule: no group of one task);
 :func:`gain_correlation` and :func:`step_size_sensitivity` compare it with the true pairwise gains, and
 :func:`step_norm_ratio` compares the sizes of two lookahead updates.
 """
@@ -19,12 +19,7 @@ import torch
 
 from mtlkit.grouping import Candidate, candidate_networks, network_name, subsets
 from mtlkit.selection import train_subsets
-
-
-def affinity(table: pd.DataFrame) -> pd.DataFrame:
-    """Inter-task affinity: ``Z`` averaged over the measured steps (and over seeds when present), as rows
-    ``(source, target, affinity)``."""
-    return table.groupby(["source", "target"], as_index=False).Z.mean().rename(columns={"Z": "affinity"})
+from mtlkit.tracking import affinity as affinity  # re-exported: mtlkit.transference.affinity
 
 
 def affinity_candidates(aff: pd.DataFrame, tasks: Sequence[str], singletons: bool = False) -> list[Candidate]:

@@ -12,7 +12,6 @@ from torch import nn
 from mtlkit.data.base import MultiTaskData, TaskSpec
 from mtlkit.grouping import branch_and_bound
 from mtlkit.lookahead import (
-    AffinityTracker,
     at_next_step,
     best_update,
     losses_after,
@@ -25,6 +24,7 @@ from mtlkit.lookahead import (
 from mtlkit.losses import task_loss
 from mtlkit.models import build_model
 from mtlkit.runs import TrackConfig
+from mtlkit.tracking import AffinityTracker
 from mtlkit.train import fit
 from mtlkit.transference import (
     affinity,
