@@ -198,18 +198,28 @@ def random_selection(
 
 
 def higher_order_approximation(
-    pairs: dict[frozenset[str], dict[str, float]], tasks: Sequence[str]
+    pairs: dict[frozenset[str], dict[str, float]],
+    tasks: Sequence[str],
+    groups: Sequence[frozenset[str]] | None = None,
 ) -> dict[frozenset[str], dict[str, float]]:
     """HOA: the loss of task ``t`` in a group ``S`` of three or more tasks predicted as the mean of its
-    loss in the pair networks ``{t, u}``, ``u`` in ``S``; singles and pairs keep their trained losses."""
+    loss in the pair networks ``{t, u}``, ``u`` in ``S``; singles and pairs keep their trained losses.
+    ``groups``: the groups to predict (default: every group of three or more of ``tasks``)."""
     out = dict(pairs)
-    for r in range(3, len(tasks) + 1):
-        for group in itertools.combinations(tasks, r):
-            g = frozenset(group)
-            out[g] = {
-                t: float(np.mean([pairs[frozenset((t, u))][t] for u in group if u != t])) for t in group
-            }
+    wanted = [g for g in subsets(tasks) if len(g) >= 3] if groups is None else groups
+    for g in wanted:
+        members = [u for u in tasks if u in g]
+        out[g] = {
+            t: float(np.mean([pairs[frozenset((t, u))][t] for u in members if u != t])) for t in members
+        }
     return out
+
+
+def cheapest_cover(table: Sequence[Candidate], tasks: Sequence[str]) -> Selection | None:
+    """The cheapest set of candidates that serves every task (``None`` if none does): the search of
+    :func:`branch_and_bound` with every loss set to 0, so that every cover ties and the cheaper wins."""
+    free = [Candidate(c.name, c.tasks, c.cost, dict.fromkeys(c.tasks, 0.0)) for c in table]
+    return branch_and_bound(free, tasks, sum(c.cost for c in table))
 
 
 def subsets(tasks: Sequence[str], max_size: int | None = None) -> list[frozenset[str]]:
