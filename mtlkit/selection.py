@@ -203,19 +203,20 @@ def _final_and_early(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return final, early
 
 
-SELECT_METHODS = {"optimal": "optimal", "hoa": "HOA", "esa": "ESA"}
-"""The methods :func:`select` takes, and their names in :func:`compare_on_table`'s results."""
+METHODS = {"optimal": "optimal", "hoa": "HOA", "esa": "ESA"}
+"""The methods :func:`select` takes (the exhaustive optimum on ``val``; HOA, groups of three or more
+tasks predicted from the pair networks' ``val``; ESA, the optimum on ``early``), and their names in
+:func:`compare_on_table`'s results."""
 
 
-def select(table: pd.DataFrame, budget: float, method: str) -> tuple[Selection, float]:
-    """Network selection on one score table (``network, cost, task, val, test`` and ``early``, as
-    :func:`mtlkit.data.loss_table.read_losses` returns a user's file): ``method`` "optimal" selects on
-    ``val``, "hoa" on ``val`` with the networks of three or more tasks predicted from the pairs, "esa" on
-    ``early``, exactly as :func:`compare_on_table` does; returns the selection (its total: the
-    validation-side total it was chosen on) and its total on ``test``. A budget below the cheapest set of
-    networks serving every task is refused, naming that cost."""
-    if method not in SELECT_METHODS:
-        raise TableError(f"method = {method!r} is unknown; allowed: {', '.join(SELECT_METHODS)}")
+def check_method(method: str) -> None:
+    """Refuse a method that is not one of :data:`METHODS`."""
+    if method not in METHODS:
+        raise TableError(f"method = {method!r} is unknown; allowed: {', '.join(METHODS)}")
+
+
+def check_budget(budget: float) -> None:
+    """Refuse a budget that is not a positive finite number."""
     if (
         isinstance(budget, bool)
         or not isinstance(budget, int | float)
@@ -224,9 +225,20 @@ def select(table: pd.DataFrame, budget: float, method: str) -> tuple[Selection, 
         raise TableError(
             f"budget = {budget!r}; expected a positive finite number (a full-size network costs 1)"
         )
+
+
+def select(table: pd.DataFrame, budget: float, method: str) -> tuple[Selection, float]:
+    """Network selection on one score table (``network, cost, task, val, test`` and ``early``, as
+    :func:`mtlkit.user_tables.read_losses` reads a user's file): ``method`` "optimal" selects on
+    ``val``, "hoa" on ``val`` with the networks of three or more tasks predicted from the pairs, "esa" on
+    ``early``, exactly as :func:`compare_on_table` does; returns the selection (its total: the
+    validation-side total it was chosen on) and its total on ``test``. A budget below the cheapest set of
+    networks serving every task is refused, naming that cost."""
+    check_method(method)
+    check_budget(budget)
     tasks = sorted(set(table.task))
     final, early = _final_and_early(table)
-    name = SELECT_METHODS[method]
+    name = METHODS[method]
     choose = (
         candidates(mean_scores(final), "val")
         if name == "optimal"
