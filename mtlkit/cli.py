@@ -5,6 +5,7 @@
     mtlkit run all                      # every study, default mode, into results/
     mtlkit report                       # every claims table under results/
     mtlkit student                      # student notebooks, without solutions, into build/student/
+    mtlkit select losses.csv --budget 2.5 --method hoa   # networks chosen from your own loss table
 
 Parameters are validated (same path as the notebook's ``start``) before a kernel starts, so a bad
 ``-p`` fails in about a second with the parameter's name and what is allowed.
@@ -30,15 +31,18 @@ from jupyter_client import AsyncKernelManager
 from traitlets import default
 
 from mtlkit import guard
+from mtlkit.data.standley import TableError
 from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
 from mtlkit.results import REPO_DIR, atomic_write_text, read_json, replace_dir
+from mtlkit.selection import METHODS
 from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir, writable_folder
 from mtlkit.stats import Claim, claims_markdown
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
 from mtlkit.tables import markdown_table
+from mtlkit.user_tables import select_from_file
 from mtlkit.walltime import phases
 
 
@@ -193,6 +197,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     stu = sub.add_parser("student", help="write the notebooks without their solutions, for students")
     stu.add_argument("study", nargs="*", default=["all"], help="study names or numbers (default: all)")
     stu.add_argument("--out", default=None, help="folder to write (default: the repository's build/student/)")
+    sel = sub.add_parser("select", help="choose networks from your own loss table (docs/select.md)")
+    sel.add_argument("table", help="CSV, a row per network and task: network, task, val, test, cost[, early]")
+    sel.add_argument("--budget", required=True, help="inference cost allowed (a full-size network costs 1)")
+    sel.add_argument("--method", default="optimal", help=f"{' | '.join(METHODS)} (default: optimal)")
     return ap.parse_args(_join_params(list(sys.argv[1:] if argv is None else argv)))
 
 
@@ -249,6 +257,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _report(args.results)
         elif args.command == "student":
             _student(args.study, args.out)
+        elif args.command == "select":
+            chosen = select_from_file(args.table, args.budget, args.method).round(4).astype(object)
+            print(markdown_table(chosen.where(chosen.notna(), ""), index=False))
         else:
             specs = _studies(args.study)
             params = _given(args)
@@ -272,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mtlkit: interrupted; results already written are untouched", file=sys.stderr)
         return 130
-    except (ParameterError, RuntimeError, OSError) as e:
+    except (ParameterError, TableError, RuntimeError, OSError) as e:
         print(f"mtlkit: error: {e}", file=sys.stderr)
         return 2
     return 0
