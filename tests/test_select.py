@@ -79,7 +79,7 @@ c-half,c,0.36,0.37,0.5,0.45
         # budget 2: ab + bc (0.42 + 0.35 + 0.33 = 1.10) beats abc + ab and ac + bc (1.11); on test each
         # task takes its best chosen network: a 0.44, b 0.36, c 0.32
         (2, "optimal", ["ab", "bc"], 1.10, 1.12),
-        (2, "hoa", ["ab", "bc"], 1.10, 1.12),  # abc predicted at best ties into 1.105 with bc
+        (2, "hoa", ["ab", "bc"], 1.10, 1.12),  # with abc predicted, abc + bc is 1.105: still above
         (2, "esa", ["ac", "bc"], 1.32, 1.13),  # early: a 0.52, b 0.45, c 0.35; test: 0.47 + 0.36 + 0.30
     ],
 )
