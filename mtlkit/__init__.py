@@ -8,7 +8,8 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
                   replication (a study re-run on disjoint seeds; both verdicts)
     7 studies/    one module per notebook: declared parameters, runs, analysis, figures
     6 runs        params (Param, validation), runs (RunConfig, train_and_evaluate), sweep (workers,
-                  cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces)
+                  cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces),
+                  user_tables (a user's loss table read, checked and selected on: `mtlkit select`)
     5 methods     grouping (searches), selection (score tables), transference, fronts, agent, multitasking:
                   the papers' algorithms, no I/O
     4 train       fit, fit_many, evaluate
@@ -29,7 +30,7 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("losses", "lookahead", "tracking", "weighting", "min_norm"), 3),
     "train": 4,
     **dict.fromkeys(("grouping", "selection", "transference", "fronts", "agent", "multitasking"), 5),
-    **dict.fromkeys(("params", "runs", "sweep", "session", "plotting"), 6),
+    **dict.fromkeys(("params", "runs", "sweep", "session", "plotting", "user_tables"), 6),
     "studies": 7,
     **dict.fromkeys(("study", "cli", "exercises", "grading", "replication"), 8),
 }

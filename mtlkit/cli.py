@@ -6,6 +6,7 @@
     mtlkit report                       # every claims table under results/
     mtlkit replicate all                # each study again on disjoint seeds -> <study>/replication.json
     mtlkit student                      # student notebooks, without solutions, into build/student/
+    mtlkit select losses.csv --budget 2.5 --method hoa   # networks chosen from your own loss table
 
 Parameters are validated (same path as the notebook's ``start``) before a kernel starts, so a bad
 ``-p`` fails in about a second with the parameter's name and what is allowed.
@@ -25,21 +26,23 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import papermill as pm
 from jupyter_client import AsyncKernelManager
 from traitlets import default
 
 from mtlkit import guard, replication
+from mtlkit.data.standley import TableError
 from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
 from mtlkit.results import REPO_DIR, atomic_write_text, replace_dir
+from mtlkit.selection import METHODS
 from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir, writable_folder
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
 from mtlkit.tables import markdown_table
-from mtlkit.walltime import phases
+from mtlkit.user_tables import select_from_file
+from mtlkit.walltime import time_table
 
 
 def _studies(name: str) -> list[StudySpec]:
@@ -198,6 +201,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     stu = sub.add_parser("student", help="write the notebooks without their solutions, for students")
     stu.add_argument("study", nargs="*", default=["all"], help="study names or numbers (default: all)")
     stu.add_argument("--out", default=None, help="folder to write (default: the repository's build/student/)")
+    sel = sub.add_parser("select", help="choose networks from your own loss table (docs/select.md)")
+    sel.add_argument("table", help="CSV, a row per network and task: network, task, val, test, cost[, early]")
+    sel.add_argument("--budget", required=True, help="inference cost allowed (a full-size network costs 1)")
+    sel.add_argument("--method", default="optimal", help=f"{' | '.join(METHODS)} (default: optimal)")
     return ap.parse_args(_join_params(list(sys.argv[1:] if argv is None else argv)))
 
 
@@ -256,7 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in replication.replicate(_studies(args.study), args.mode, args.out, run_study):
                 print(path)
         elif args.command == "student":
-            _student(args.study, args.out)
+            notebooks = list(dict.fromkeys(s.notebook for name in args.study for s in _studies(name)))
+            for path in write_student_notebooks(notebooks, Path(args.out or REPO_DIR / "build" / "student")):
+                print(path)
+        elif args.command == "select":
+            chosen = select_from_file(args.table, args.budget, args.method).round(4).astype(object)
+            print(markdown_table(chosen.where(chosen.notna(), ""), index=False))
         else:
             specs = _studies(args.study)
             params = _given(args)
@@ -280,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mtlkit: interrupted; results already written are untouched", file=sys.stderr)
         return 130
-    except (ParameterError, RuntimeError, OSError) as e:
+    except (ParameterError, TableError, RuntimeError, OSError) as e:
         print(f"mtlkit: error: {e}", file=sys.stderr)
         return 2
     return 0
@@ -339,17 +351,8 @@ def _report(results: str | None, readme: bool = False) -> None:
         raise FileNotFoundError(f"no */claims.json under {root}; run `make study` first")
     for f in files:  # in full: no column is truncated; a `replication` column where replicated
         print(f"== {f.parent.name}\n{replication.report_markdown(f.parent)}\n")
-    times = {f.parent.name: phases(nb) for f in files if (nb := f.parent / f"{f.parent.name}.ipynb").exists()}
-    if times:
-        table = pd.DataFrame(times).T.round(1)
-        print(f"== where the time goes (seconds, from each executed notebook)\n{markdown_table(table)}\n")
-
-
-def _student(names: Sequence[str], out: str | None) -> None:
-    specs = {s.name: s for name in names for s in _studies(name)}.values()
-    folder = Path(out) if out else REPO_DIR / "build" / "student"
-    for path in write_student_notebooks([s.notebook for s in specs], folder):
-        print(path)
+    if table := time_table(root):
+        print(f"== where the time goes (seconds, from each executed notebook)\n{table}\n")
 
 
 if __name__ == "__main__":

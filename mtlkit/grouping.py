@@ -21,12 +21,29 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Candidate:
-    """A trained network: its name, the tasks it serves, its inference cost and its loss per task."""
+    """A trained network: its name, the tasks it serves, its inference cost and its loss per task.
+
+    Checked when made, so that every search reads the same thing: ``tasks`` are exactly the keys of
+    ``loss`` (at least one), the cost is a positive finite number and every loss is finite."""
 
     name: str
     tasks: frozenset[str]
     cost: float
     loss: dict[str, float]
+
+    def __post_init__(self) -> None:
+        if not self.tasks or set(self.tasks) != set(self.loss):
+            raise ValueError(
+                f"candidate {self.name!r}: tasks {sorted(self.tasks)} differ from the tasks of its losses "
+                f"{sorted(self.loss)}; they must be the same, non-empty"
+            )
+        if not (math.isfinite(self.cost) and self.cost > 0):
+            raise ValueError(
+                f"candidate {self.name!r}: cost = {self.cost!r}; expected a positive finite number"
+            )
+        bad = {t: v for t, v in self.loss.items() if not math.isfinite(v)}
+        if bad:
+            raise ValueError(f"candidate {self.name!r}: losses {bad} are not finite numbers")
 
 
 @dataclass(frozen=True)
@@ -46,11 +63,25 @@ def _total(chosen: Sequence[Candidate], tasks: Sequence[str]) -> float:
     return sum(best.values())
 
 
+def by_name(table: Sequence[Candidate]) -> dict[str, Candidate]:
+    """The candidates of ``table`` by name; a name used twice is refused (a selection names its
+    networks, so two candidates of one name would make it ambiguous)."""
+    out: dict[str, Candidate] = {}
+    for c in table:
+        if c.name in out:
+            raise ValueError(f"two candidates are named {c.name!r}; network names must be unique")
+        out[c.name] = c
+    return out
+
+
 def evaluate_selection(names: Sequence[str], table: Sequence[Candidate], tasks: Sequence[str]) -> float:
     """The total of the networks ``names`` under the losses of ``table`` (e.g. test losses of a
     selection made on validation losses)."""
-    by_name = {c.name: c for c in table}
-    return _total([by_name[n] for n in names], tasks)
+    named = by_name(table)
+    missing = [n for n in names if n not in named]
+    if missing:
+        raise ValueError(f"networks {missing} are not in the table")
+    return _total([named[n] for n in names], tasks)
 
 
 def _better(total: float, cost: float, best: Selection | None) -> bool:
@@ -68,6 +99,7 @@ TIE = 1e-12
 def brute_force(table: Sequence[Candidate], tasks: Sequence[str], budget: float) -> Selection | None:
     """The best selection by enumerating every set of candidates within ``budget`` (small tables only):
     the lowest total, and on a tie the lowest cost."""
+    by_name(table)  # a selection is a set of names: they must be unique
     best: Selection | None = None
     most = min(len(table), int(budget / min((c.cost for c in table), default=1.0) + 1e-9))
     for r in range(1, most + 1):
@@ -88,6 +120,7 @@ def branch_and_bound(table: Sequence[Candidate], tasks: Sequence[str], budget: f
     when it improves some task; a branch that can at best tie the best total is pruned unless it could
     still be cheaper. So no selection contains a network that serves no task. Plain Python floats: with
     <= 10 tasks they beat numpy per search node."""
+    by_name(table)  # a selection is a set of names: they must be unique
     tasks = list(tasks)
     inf = math.inf
     order = sorted(table, key=lambda c: (sum(c.loss.values()) / max(len(c.tasks), 1), c.cost, c.name))
@@ -165,18 +198,28 @@ def random_selection(
 
 
 def higher_order_approximation(
-    pairs: dict[frozenset[str], dict[str, float]], tasks: Sequence[str]
+    pairs: dict[frozenset[str], dict[str, float]],
+    tasks: Sequence[str],
+    groups: Sequence[frozenset[str]] | None = None,
 ) -> dict[frozenset[str], dict[str, float]]:
     """HOA: the loss of task ``t`` in a group ``S`` of three or more tasks predicted as the mean of its
-    loss in the pair networks ``{t, u}``, ``u`` in ``S``; singles and pairs keep their trained losses."""
+    loss in the pair networks ``{t, u}``, ``u`` in ``S``; singles and pairs keep their trained losses.
+    ``groups``: the groups to predict (default: every group of three or more of ``tasks``)."""
     out = dict(pairs)
-    for r in range(3, len(tasks) + 1):
-        for group in itertools.combinations(tasks, r):
-            g = frozenset(group)
-            out[g] = {
-                t: float(np.mean([pairs[frozenset((t, u))][t] for u in group if u != t])) for t in group
-            }
+    wanted = [g for g in subsets(tasks) if len(g) >= 3] if groups is None else groups
+    for g in wanted:
+        members = [u for u in tasks if u in g]
+        out[g] = {
+            t: float(np.mean([pairs[frozenset((t, u))][t] for u in members if u != t])) for t in members
+        }
     return out
+
+
+def cheapest_cover(table: Sequence[Candidate], tasks: Sequence[str]) -> Selection | None:
+    """The cheapest set of candidates that serves every task (``None`` if none does): the search of
+    :func:`branch_and_bound` with every loss set to 0, so that every cover ties and the cheaper wins."""
+    free = [Candidate(c.name, c.tasks, c.cost, dict.fromkeys(c.tasks, 0.0)) for c in table]
+    return branch_and_bound(free, tasks, sum(c.cost for c in table))
 
 
 def subsets(tasks: Sequence[str], max_size: int | None = None) -> list[frozenset[str]]:

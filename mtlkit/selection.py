@@ -11,6 +11,7 @@ scores the selections on test losses, next to the fixed baselines.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,10 +19,13 @@ import pandas as pd
 import torch
 
 from mtlkit.data import make_data
+from mtlkit.data.standley import TableError
 from mtlkit.grouping import (
     Candidate,
+    Selection,
     branch_and_bound,
     candidate_networks,
+    cheapest_cover,
     evaluate_selection,
     higher_order_approximation,
     network_name,
@@ -58,7 +62,10 @@ def candidates(table: pd.DataFrame, split: str) -> list[Candidate]:
 
 def mean_scores(scores: pd.DataFrame) -> pd.DataFrame:
     """Seed-averaged :func:`score_table` (each seed's networks at their own best epoch), for selection."""
-    return scores.groupby(["network", "size", "cost", "task"], as_index=False)[["val", "test"]].mean()
+    keys = [
+        k for k in ("network", "size", "cost", "task") if k in scores.columns
+    ]  # a user's table has no size
+    return scores.groupby(keys, as_index=False)[["val", "test"]].mean()
 
 
 def ground_truth(history: pd.DataFrame, esa_epoch: int) -> pd.DataFrame:
@@ -75,32 +82,37 @@ def ground_truth(history: pd.DataFrame, esa_epoch: int) -> pd.DataFrame:
 
 
 def approximation_choosers(
-    final: pd.DataFrame, early: pd.DataFrame, tasks: Sequence[str]
+    final: pd.DataFrame, early: pd.DataFrame, tasks: Sequence[str], methods: Sequence[str] = ("ESA", "HOA")
 ) -> dict[str, list[Candidate]]:
-    """The candidate tables ESA and HOA choose from (seed-averaged validation losses)."""
-    return {
-        "ESA": candidates(mean_scores(early), "val"),
-        "HOA": candidates(hoa_table(mean_scores(final), tasks), "val"),
+    """The candidate tables ESA and HOA (or only those of ``methods``) choose from (seed-averaged
+    validation losses)."""
+    make = {
+        "ESA": lambda: candidates(mean_scores(early), "val"),
+        "HOA": lambda: candidates(hoa_table(mean_scores(final), tasks), "val"),
     }
+    return {m: make[m]() for m in methods}
 
 
 def hoa_table(mean_table: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
-    """The candidates' validation losses as HOA predicts them: only single-task and pair networks (and
-    half-width singles) are trained; larger groups are predicted from the pairs."""
-    full = mean_table[mean_table["size"] == "full"]
-    trained = {
-        frozenset(n.split(":")[1].split("+")): dict(zip(g.task, g.val))
-        for n, g in full.groupby("network")
-        if n.count("+") <= 1
-    }
-    predicted = higher_order_approximation(trained, tasks)
-    rows = [
-        {"network": network_name(g, "full"), "size": "full", "cost": 1.0, "task": t, "val": v}
-        for g, losses in predicted.items()
-        for t, v in losses.items()
-    ]
-    half = mean_table[mean_table["size"] == "half"][["network", "size", "cost", "task", "val"]]
-    return pd.concat([pd.DataFrame(rows), half], ignore_index=True)
+    """The candidates' validation losses as HOA predicts them: only networks serving one or two tasks
+    are trained (their losses are kept); every network serving three or more has its losses predicted
+    from the pair networks of its own cost (each pair of its tasks needs one). Columns: network, cost,
+    task, val."""
+    nets = {(n, float(c)): frozenset(g.task) for (n, c), g in mean_table.groupby(["network", "cost"])}
+    small = mean_table[[len(nets[(n, float(c))]) <= 2 for n, c in zip(mean_table.network, mean_table.cost)]]
+    rows = []
+    for cost in sorted({c for _, c in nets}):
+        of_cost = small[small.cost == cost]
+        trained = {frozenset(g.task): dict(zip(g.task, g.val)) for _, g in of_cost.groupby("network")}
+        big = {n: g for (n, c), g in nets.items() if c == cost and len(g) >= 3}
+        predicted = higher_order_approximation(trained, tasks, list(big.values()))
+        rows += [
+            {"network": n, "cost": cost, "task": t, "val": v}
+            for n, g in big.items()
+            for t, v in predicted[g].items()
+        ]
+    columns = ["network", "cost", "task", "val"]
+    return pd.concat([small[columns], pd.DataFrame(rows, columns=columns)], ignore_index=True)
 
 
 ALL_TASKS, HALF_SINGLES, FULL_SINGLES = (
@@ -178,10 +190,71 @@ def compare_on_table(table: pd.DataFrame, tasks: Sequence[str], budgets: Sequenc
     (a setting of Standley et al.'s released tables): each method selects on its own validation-side
     losses (ESA on ``early``), and every selection is scored on ``test``, next to the fixed baselines.
     Rows as :func:`compare_methods` (one ``seed``, no random draws)."""
-    final = table.drop(columns="early").assign(seed=0)
-    early = table.dropna(subset=["early"]).assign(val=lambda d: d.early).drop(columns="early")
+    final, early = _final_and_early(table)
     choosers = approximation_choosers(final, early, tasks)
     return compare_methods(final, tasks, budgets, choosers, random_draws=0, seed=0)
+
+
+def _final_and_early(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One score table with an ``early`` column as the (one-seed) ``final`` and ``early`` tables of
+    :func:`approximation_choosers`; a network with no early loss is not an ESA candidate."""
+    final = table.drop(columns="early").assign(seed=0)
+    early = table.dropna(subset=["early"]).assign(val=lambda d: d.early).drop(columns="early")
+    return final, early
+
+
+METHODS = {"optimal": "optimal", "hoa": "HOA", "esa": "ESA"}
+"""The methods :func:`select` takes (the exhaustive optimum on ``val``; HOA, groups of three or more
+tasks predicted from the pair networks' ``val``; ESA, the optimum on ``early``), and their names in
+:func:`compare_on_table`'s results."""
+
+
+def check_method(method: str) -> None:
+    """Refuse a method that is not one of :data:`METHODS`."""
+    if method not in METHODS:
+        raise TableError(f"method = {method!r} is unknown; allowed: {', '.join(METHODS)}")
+
+
+def check_budget(budget: float) -> None:
+    """Refuse a budget that is not a positive finite number."""
+    if (
+        isinstance(budget, bool)
+        or not isinstance(budget, int | float)
+        or not (math.isfinite(budget) and budget > 0)
+    ):
+        raise TableError(
+            f"budget = {budget!r}; expected a positive finite number (a full-size network costs 1)"
+        )
+
+
+def select(table: pd.DataFrame, budget: float, method: str) -> tuple[Selection, float]:
+    """Network selection on one score table (``network, cost, task, val, test`` and ``early``, as
+    :func:`mtlkit.user_tables.read_losses` reads a user's file): ``method`` "optimal" selects on
+    ``val``, "hoa" on ``val`` with the networks of three or more tasks predicted from the pairs, "esa" on
+    ``early``, exactly as :func:`compare_on_table` does; returns the selection (its total: the
+    validation-side total it was chosen on) and its total on ``test``. A budget below the cheapest set of
+    networks serving every task is refused, naming that cost."""
+    check_method(method)
+    check_budget(budget)
+    tasks = sorted(set(table.task))
+    final, early = _final_and_early(table)
+    name = METHODS[method]
+    choose = (
+        candidates(mean_scores(final), "val")
+        if name == "optimal"
+        else approximation_choosers(final, early, tasks, [name])[name]
+    )
+    cover = cheapest_cover(choose, tasks)
+    if cover is None:
+        served = {t for c in choose for t in c.tasks}
+        raise TableError(f"method {method}: no network serves task(s) {sorted(set(tasks) - served)}")
+    if budget < cover.cost - 1e-9:
+        raise TableError(
+            f"budget = {budget:g} is below the cheapest selection that serves every task: "
+            f"{cover.cost:g} ({', '.join(cover.networks)})"
+        )
+    chosen = branch_and_bound(choose, tasks, budget)
+    return chosen, evaluate_selection(chosen.networks, candidates(final, "test"), tasks)
 
 
 def pairwise_gains(final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:

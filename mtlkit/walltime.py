@@ -15,6 +15,10 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
+
+from mtlkit.tables import markdown_table
+
 PHASES = ("kernel start", "imports", "training", "analysis", "plotting", "writing")
 """The phases, in the order a run goes through them."""
 
@@ -70,3 +74,12 @@ def phases(notebook: str | Path) -> dict[str, float]:
     out["writing"] = float(meta["duration"]) - sum(out.values())
     out["total"] = float(meta["duration"])
     return out
+
+
+def time_table(root: str | Path) -> str:
+    """Where each study's time went, as a Markdown table (seconds per phase, one row per executed notebook
+    ``<root>/<study>/<study>.ipynb``); empty when there is none."""
+    times = {
+        nb.parent.name: phases(nb) for nb in sorted(Path(root).glob("*/*.ipynb")) if nb.stem == nb.parent.name
+    }
+    return markdown_table(pd.DataFrame(times).T.round(1)) if times else ""

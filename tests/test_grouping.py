@@ -198,3 +198,38 @@ def test_branch_and_bound_handles_more_candidates_than_the_recursion_limit():
     best = branch_and_bound(table, tasks, 2.0)
     assert best is not None and len(best.networks) <= 2
     assert best.total == brute_force(table, tasks, 2.0).total
+
+
+def test_a_name_used_twice_is_refused_not_silently_resolved_to_the_last():
+    """Before the check, ``evaluate_selection`` kept the last of two networks named alike and scored a
+    selection with losses the search never saw."""
+    table = [
+        Candidate("x", frozenset("a"), 1.0, {"a": 0.1}),
+        Candidate("x", frozenset("a"), 1.0, {"a": 0.9}),
+    ]
+    with pytest.raises(ValueError, match="two candidates are named 'x'"):
+        evaluate_selection(["x"], table, ["a"])
+    for search in (brute_force, branch_and_bound):
+        with pytest.raises(ValueError, match="two candidates are named 'x'"):
+            search(table, ["a"], 1.0)
+
+
+@pytest.mark.parametrize(
+    "tasks, cost, loss, match",
+    [
+        (frozenset("a"), 1.0, {"a": 0.2, "b": 0.1}, "differ from the tasks of its losses"),
+        (frozenset("ab"), 1.0, {"a": 0.2}, "differ from the tasks of its losses"),
+        (frozenset(), 1.0, {}, "non-empty"),
+        (frozenset("a"), 0.0, {"a": 0.2}, "cost = 0.0"),
+        (frozenset("a"), -1.0, {"a": 0.2}, "cost = -1.0"),
+        (frozenset("a"), float("inf"), {"a": 0.2}, "cost = inf"),
+        (frozenset("a"), float("nan"), {"a": 0.2}, "cost = nan"),
+        (frozenset("a"), 1.0, {"a": float("nan")}, "not finite"),
+    ],
+)
+def test_a_candidate_checks_itself(tasks, cost, loss, match):
+    """``brute_force`` reads a candidate's ``tasks`` and ``branch_and_bound`` the keys of its ``loss``:
+    a candidate whose two disagree (there, a network serving ``a`` with a loss for ``b`` too) made them
+    return different selections, so such a candidate cannot be made."""
+    with pytest.raises(ValueError, match=match):
+        Candidate("n", tasks, cost, loss)

@@ -53,7 +53,9 @@ SHA256 = {
 
 
 class TableError(ValueError):
-    """A released table that is missing, changed, or does not have the documented layout."""
+    """A loss table that is missing, changed or not in its documented layout (a released one here, a
+    user's in :mod:`mtlkit.user_tables`), or a selection it cannot answer (unknown method, a budget that
+    is not positive or below the cheapest cover; :func:`mtlkit.selection.select`)."""
 
 
 def _cells(line: str) -> list[float | None]:

@@ -1,0 +1,216 @@
+"""``mtlkit select`` on a user's loss table (docs/select.md): the same selections as study 03 makes on
+Standley et al.'s released tables, a hand-made table whose optimum is worked out below, and every bad
+input refused in one line before anything is selected."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+import mtlkit.user_tables as user_tables
+from mtlkit.cli import main
+from mtlkit.data.standley import SETTINGS, TASK_NAMES, standley_scores
+from mtlkit.selection import METHODS, compare_on_table
+
+BUDGETS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
+
+
+def run(capsys, *argv):
+    """``mtlkit select`` through ``main``: (exit code, stdout, stderr)."""
+    code = main(["select", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def parse(out):
+    """The printed table as {network: cells}, ``total`` included."""
+    lines = [line.strip("|").split("|") for line in out.strip().splitlines()[2:]]
+    return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in lines}
+
+
+@pytest.mark.parametrize("setting", sorted(SETTINGS))
+def test_each_standley_setting_selects_as_study_03_does(tmp_path, capsys, setting):
+    """The packaged setting written in the documented format, selected on at every budget of study 03 by
+    every method: the same networks and test totals as :func:`mtlkit.selection.compare_on_table`
+    (setting 4's early table lacks a network, so ESA there chooses from one fewer)."""
+    scores = standley_scores(setting)
+    path = tmp_path / "losses.csv"
+    scores[["network", "task", "val", "test", "cost", "early"]].to_csv(path, index=False)
+    reference = compare_on_table(scores, TASK_NAMES, BUDGETS)
+    for budget in BUDGETS:
+        for method, name in METHODS.items():
+            code, out, err = run(capsys, path, "--budget", budget, "--method", method)
+            assert code == 0 and not err, err
+            expected = reference[(reference.method == name) & (reference.budget == budget)].iloc[0]
+            rows = parse(out)
+            total = rows.pop("total")
+            assert " | ".join(sorted(rows)) == expected.networks, (setting, budget, method)
+            assert float(total[0]) == pytest.approx(expected.cost)
+            assert float(total[3]) == pytest.approx(expected.test_total, abs=5e-5)
+            assert sum(float(r[0]) for r in rows.values()) == pytest.approx(expected.cost)
+
+
+HAND = """network,task,val,test,cost,early
+a,a,0.50,0.52,1,0.60
+b,b,0.40,0.41,1,0.50
+c,c,0.30,0.33,1,0.40
+ab,a,0.42,0.44,1,0.55
+ab,b,0.45,0.46,1,0.58
+ac,a,0.48,0.47,1,0.52
+ac,c,0.28,0.30,1,0.35
+bc,b,0.35,0.36,1,0.45
+bc,c,0.33,0.32,1,0.42
+abc,a,0.46,0.45,1,0.56
+abc,b,0.38,0.40,1,0.49
+abc,c,0.31,0.34,1,0.41
+c-half,c,0.36,0.37,0.5,0.45
+"""
+
+
+@pytest.mark.parametrize(
+    "budget, method, networks, val, test",
+    [
+        # budget 1: only abc serves all three tasks; HOA predicts it from the pairs:
+        # a (0.42 + 0.48) / 2, b (0.45 + 0.35) / 2, c (0.28 + 0.33) / 2 = 1.155
+        (1, "optimal", ["abc"], 1.15, 1.19),
+        (1, "hoa", ["abc"], 1.155, 1.19),
+        (1, "esa", ["abc"], 1.46, 1.19),
+        (1.5, "optimal", ["abc"], 1.15, 1.19),  # c-half improves no task of abc; ab + c-half is 1.23
+        # budget 2: ab + bc (0.42 + 0.35 + 0.33 = 1.10) beats abc + ab and ac + bc (1.11); on test each
+        # task takes its best chosen network: a 0.44, b 0.36, c 0.32
+        (2, "optimal", ["ab", "bc"], 1.10, 1.12),
+        (2, "hoa", ["ab", "bc"], 1.10, 1.12),  # with abc predicted, abc + bc is 1.105: still above
+        (2, "esa", ["ac", "bc"], 1.32, 1.13),  # early: a 0.52, b 0.45, c 0.35; test: 0.47 + 0.36 + 0.30
+    ],
+)
+def test_a_hand_made_table_gives_the_optimum_worked_out_by_hand(
+    tmp_path, capsys, budget, method, networks, val, test
+):
+    path = tmp_path / "mine.csv"
+    path.write_text(HAND)
+    code, out, err = run(capsys, path, "--budget", budget, "--method", method)
+    assert code == 0 and not err, err
+    rows = parse(out)
+    total = rows.pop("total")
+    assert sorted(rows) == networks
+    assert (float(total[2]), float(total[3])) == (pytest.approx(val), pytest.approx(test))
+    assert float(total[0]) == len(networks)
+
+
+@pytest.fixture
+def refused(tmp_path, capsys, monkeypatch):
+    """Run ``mtlkit select`` on a table and expect a one-line refusal before any selection is made."""
+
+    def never(*args, **kwargs):
+        raise AssertionError("a selection was computed before the input was refused")
+
+    monkeypatch.setattr(user_tables, "select", never)
+
+    def check(text, *args, method="optimal", budget="2"):
+        path = tmp_path / "losses.csv"
+        if text is not None:
+            path.write_text(text)
+        code, out, err = run(capsys, path, "--budget", budget, "--method", method, *args)
+        assert code == 2 and not out, out
+        assert err.startswith("mtlkit: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+        return err
+
+    return check
+
+
+def test_refuses_a_network_task_row_given_twice(refused):
+    err = refused(HAND + "ab,a,0.41,0.44,1,0.55\n")
+    assert "network 'ab' has task 'a' on lines [5, 15]" in err
+
+
+def test_refuses_a_network_with_two_costs(refused):
+    err = refused(HAND.replace("ab,b,0.45,0.46,1,", "ab,b,0.45,0.46,0.5,"))
+    assert "network 'ab' has costs [0.5, 1.0]" in err
+
+
+def test_refuses_a_task_no_network_serves(refused):
+    """ESA chooses among the networks with early losses: with none for any network serving ``c``, no
+    selection serves ``c``."""
+    rows = [",".join(r.split(",")[:5]) + "," if "c" in r.split(",")[0] else r for r in HAND.splitlines()]
+    err = refused("\n".join(rows) + "\n", method="esa")
+    assert "no network has an early loss for task(s) ['c']" in err
+
+
+@pytest.mark.parametrize("cost", ["0", "-1", "inf", "nan"])
+def test_refuses_a_cost_that_is_not_positive_and_finite(refused, cost):
+    err = refused(HAND.replace("c-half,c,0.36,0.37,0.5,", f"c-half,c,0.36,0.37,{cost},"))
+    assert "cost" in err and ("line 14" in err or "network 'c-half'" in err) and cost in err
+
+
+def test_refuses_a_budget_below_the_cheapest_cover_and_names_it(tmp_path, capsys):
+    path = tmp_path / "losses.csv"
+    path.write_text(HAND)
+    code, out, err = run(capsys, path, "--budget", "0.9")
+    assert code == 2 and not out
+    assert err == (
+        "mtlkit: error: budget = 0.9 is below the cheapest selection that serves every task: 1 (abc)\n"
+    )
+
+
+def test_refuses_a_networks_early_losses_given_for_only_some_tasks(refused):
+    err = refused(HAND.replace("ab,b,0.45,0.46,1,0.58", "ab,b,0.45,0.46,1,"), method="esa")
+    assert "network 'ab' has early losses for some tasks but not for ['b'] (lines [6])" in err
+
+
+def test_refuses_esa_without_an_early_column(refused):
+    text = "\n".join(",".join(line.split(",")[:5]) for line in HAND.splitlines()) + "\n"
+    assert "needs an 'early' column" in refused(text, method="esa")
+
+
+@pytest.mark.parametrize("value", ["abc", "nan", "", "-inf"])
+def test_refuses_a_loss_that_is_not_a_finite_number(refused, value):
+    err = refused(HAND.replace("bc,c,0.33,0.32,", f"bc,c,{value},0.32,"))
+    assert f"line 10: val = {value!r} is not a finite number" in err
+
+
+def test_refuses_missing_and_unknown_columns(refused):
+    err = refused(HAND.replace("network,task,val,test,cost,early", "network,task,val,tset,cost,early"))
+    assert "missing ['test']" in err and "unknown ['tset']" in err
+
+
+def test_refuses_hoa_without_the_pairs_it_predicts_from(refused):
+    text = "\n".join(line for line in HAND.splitlines() if not line.startswith("bc,"))
+    err = refused(text + "\n", method="hoa")
+    assert "predicts network 'abc'" in err and "0 serve exactly ['b', 'c']" in err
+
+
+def test_refuses_an_unknown_method(refused):
+    assert "method = 'greedy' is unknown; allowed: optimal, hoa, esa" in refused(HAND, method="greedy")
+
+
+@pytest.mark.parametrize("budget", ["0", "-1", "nan", "inf", "two"])
+def test_refuses_a_budget_that_is_not_a_positive_number(refused, budget):
+    err = refused(HAND, budget=budget)
+    assert "budget = " in err and "expected a positive" in err
+
+
+def test_refuses_a_missing_file(refused):
+    assert "cannot read loss table" in refused(None) and "No such file" in refused(None)
+
+
+def test_refuses_an_unreadable_file(refused, tmp_path):
+    (tmp_path / "losses.csv").write_bytes(b"network,task\n\xff\xfe,\x00\x81\n")
+    assert "cannot read loss table" in refused(None)
+
+
+def test_refuses_a_header_without_rows(refused):
+    assert "has a header but no rows" in refused("network,task,val,test,cost\n\n")
+
+
+def test_the_documented_examples_print_what_the_page_shows(tmp_path, capsys, monkeypatch):
+    """docs/select.md's example file, each command on the page and the output shown under it."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "select.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```text\n(.*?)```", doc, flags=re.S)
+    (tmp_path / "losses.csv").write_text(next(b for b in blocks if b.startswith("network,task,")))
+    monkeypatch.chdir(tmp_path)
+    shown = re.findall(r"^\$ mtlkit (.*)\n((?:[^$`].*\n)*)", "".join(blocks), flags=re.M)
+    assert len(shown) == 3
+    for command, expected in shown:
+        code = main(command.split())
+        out, err = capsys.readouterr()
+        assert out + err == expected and code == (2 if err else 0), command
