@@ -89,15 +89,20 @@ def linearized_losses(
     for g in groups:
         members = sorted(g)
         h = sum(hess[t] for t in members) + 2 * ridge * torch.eye(dim)
+
+        def objective(v: Tensor, members: list[str] = members) -> Tensor:
+            return sum(train_loss(t)(v) for t in members) + ridge * v.pow(2).sum()
+
         w = w0.clone()
         for _ in range(steps):
-            grad = torch.func.grad(lambda v: sum(train_loss(t)(v) for t in members) + ridge * v.pow(2).sum())(w)
-            w = w - torch.linalg.solve(h, grad)
+            w = w - torch.linalg.solve(h, torch.func.grad(objective)(w))
         with torch.no_grad():
             for split, (f0, jac) in features.items():
                 for t in members:
                     value = float(_linear_loss(data, split, t, f0[t], jac[t], w))
-                    rows.append({"network": network_name(g, "full"), "task": t, "split": split, "value": value})
+                    rows.append(
+                        {"network": network_name(g, "full"), "task": t, "split": split, "value": value}
+                    )
     return pd.DataFrame(rows)
 
 
@@ -165,7 +170,9 @@ def etap_predict(
     return out
 
 
-def milp_partition(pairwise: Mapping[tuple[str, str], float], tasks: Sequence[str], k: int) -> list[frozenset]:
+def milp_partition(
+    pairwise: Mapping[tuple[str, str], float], tasks: Sequence[str], k: int
+) -> list[frozenset]:
     """Wang, Pan and Yu's grouping as a mixed-integer program: assign every task to exactly one of at
     most ``k`` groups so that the summed gains ``pairwise[(u, t)]`` (u's gain onto t) over ordered pairs
     sharing a group is largest. Variables ``y[t, g]`` (task t in group g) and ``z[t, u, g]`` = ``y[t, g]

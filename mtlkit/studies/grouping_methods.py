@@ -51,17 +51,40 @@ SPEC = StudySpec(
     params=task_grouping.GROUND_TRUTH_PARAMS
     + tuple(_study04(n) for n in ("joint_epochs", "patience", "every", "ground_truth"))
     + (
-        Param("projection_dim", "int", 64, "Grad-TAG: random directions the gradients are projected on", low=1, high=4096),
-        Param("gradtag_ridge", "float", 1e-3, "Grad-TAG: L2 penalty of the per-subset regression", low=0.0, high=1e6),
-        Param("etap_groups", "int", 5, "ETAP: groups (of >= 2 tasks) trained for its predictors", low=1, high=10**4),
+        Param(
+            "projection_dim",
+            "int",
+            64,
+            "Grad-TAG: random directions the gradients are projected on",
+            low=1,
+            high=4096,
+        ),
+        Param(
+            "gradtag_ridge",
+            "float",
+            1e-3,
+            "Grad-TAG: L2 penalty of the per-subset regression",
+            low=0.0,
+            high=1e6,
+        ),
+        Param(
+            "etap_groups",
+            "int",
+            5,
+            "ETAP: groups (of >= 2 tasks) trained for its predictors",
+            low=1,
+            high=10**4,
+        ),
     ),
     checks=(
         *task_grouping.CHECKS,
         study04.SPEC.checks[-1],
         (
             lambda p: p["etap_groups"] <= n_groups(p),
-            lambda p: f"parameter 'etap_groups' = {p['etap_groups']}: {len(p['tasks'])} tasks have only "
-            f"{n_groups(p)} groups of two or more tasks; expected an integer in [1, {n_groups(p)}]",
+            lambda p: (
+                f"parameter 'etap_groups' = {p['etap_groups']}: {len(p['tasks'])} tasks have only "
+                f"{n_groups(p)} groups of two or more tasks; expected an integer in [1, {n_groups(p)}]"
+            ),
         ),
     ),
 )
@@ -145,13 +168,17 @@ def joint_run(config: dict) -> pd.DataFrame:
     t1 = time.perf_counter()
     model.eval()
     tasks = data.task_names
-    feats = {s: projected_jacobians(model, data.x[s], tasks, config["dim"], run.seed) for s in ("train", "val")}
+    feats = {
+        s: projected_jacobians(model, data.x[s], tasks, config["dim"], run.seed) for s in ("train", "val")
+    }
     est = linearized_losses(data, feats, subsets(tasks), config["ridge"])
     t2 = time.perf_counter()
     seconds = pd.DataFrame(
         {"split": "all", "task": ["joint run", "Grad-TAG"], "metric": "seconds", "value": [t1 - t0, t2 - t1]}
     )
-    return pd.concat([rows, est.assign(metric="gradtag", epoch=0), seconds.assign(epoch=0)], ignore_index=True)
+    return pd.concat(
+        [rows, est.assign(metric="gradtag", epoch=0), seconds.assign(epoch=0)], ignore_index=True
+    )
 
 
 def etap_trained_groups(tasks: Sequence[str], k: int, seed: int) -> list[frozenset[str]]:
@@ -192,7 +219,9 @@ def timing_configs(p: Params, seeds: Sequence[int], etap: Sequence[frozenset[str
     return {(s,): {"truth": task_grouping.truth_config(p, s), "sets": sets} for s in seeds}
 
 
-def compute_table(p: Params, joint_epochs: pd.Series, seconds: pd.DataFrame, epoch_seconds: pd.DataFrame) -> pd.DataFrame:
+def compute_table(
+    p: Params, joint_epochs: pd.Series, seconds: pd.DataFrame, epoch_seconds: pd.DataFrame
+) -> pd.DataFrame:
     """Per method and seed: network-epochs and seconds spent before choosing. ``joint_epochs``: the joint
     run's epochs by seed; ``seconds``: the joint run's parts by seed (columns ``joint run``, ``Grad-TAG``);
     ``epoch_seconds``: one epoch of each network set by seed (:func:`time_networks`)."""
@@ -224,8 +253,17 @@ def milp_rows(groups_by_budget: dict[float, list], final: pd.DataFrame, tasks: S
         for b, groups in groups_by_budget.items():
             names = [network_name(x, "full") for x in groups]
             total = evaluate_selection(names, table, tasks)
-            rows.append({"method": "MILP", "budget": b, "seed": s, "draw": 0, "networks": " | ".join(names),
-                         "cost": float(len(names)), "test_total": total})
+            rows.append(
+                {
+                    "method": "MILP",
+                    "budget": b,
+                    "seed": s,
+                    "draw": 0,
+                    "networks": " | ".join(names),
+                    "cost": float(len(names)),
+                    "test_total": total,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -252,7 +290,15 @@ def regret_compute_figure(regret: pd.DataFrame, compute: pd.DataFrame) -> plt.Fi
         for m in y.index:
             r = y.loc[m]
             err = None if r.n < 2 else [[r["mean"] - r.low], [r.high - r["mean"]]]
-            ax.errorbar(x[m], r["mean"], yerr=err, fmt="o", capsize=3, color=SELECTION_COLORS.get(m, "#222222"), label=m)
+            ax.errorbar(
+                x[m],
+                r["mean"],
+                yerr=err,
+                fmt="o",
+                capsize=3,
+                color=SELECTION_COLORS.get(m, "#222222"),
+                label=m,
+            )
             ax.annotate(m, (x[m], r["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
         ax.axhline(0, color="k", lw=1, ls="--")
         ax.axhline(NEAR, color="grey", lw=0.8, ls=":")
