@@ -125,7 +125,7 @@ def protocol(p: Params, seeds: Sequence[int]) -> pd.DataFrame:
         f"after {p.patience} without a lower summed validation loss; TAG's lookahead every {p.every} steps",
         "TAG": "mean lookahead affinity onto a task from its group; groups of >= 2 tasks; branch and bound",
         "Grad-TAG": f"the joint run's restored model linearized; outputs' gradients along {p.projection_dim} random "
-        f"directions; per subset an L-BFGS fit of the linear model (ridge {p.gradtag_ridge:g}) on its tasks' "
+        f"directions; per subset a Newton fit of the linear model (ridge {p.gradtag_ridge:g}) on its tasks' "
         "training labels; estimated validation losses; branch and bound over full-size subsets",
         "ETAP": f"gradient-cosine group score; a cubic ridge predictor of the gain over single-task learning plus "
         f"a per-task residual, fitted on {p.etap_groups} random groups' true validation losses (and the "
