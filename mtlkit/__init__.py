@@ -10,7 +10,8 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
     6 runs        params (Param, validation), runs (RunConfig, train_and_evaluate), sweep (workers,
                   cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces),
                   user_tables (a user's loss table read, checked and selected on: `mtlkit select`)
-    5 methods     grouping (searches), selection (score tables), transference, fronts, agent, multitasking:
+    5 methods     grouping (searches), selection (score tables), transference, surrogates (subset losses
+                  estimated without training them; a grouping program), fronts, agent, multitasking:
                   the papers' algorithms, no I/O
     4 train       fit, fit_many, evaluate
     3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), tracking
@@ -29,7 +30,9 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("data", "models"), 2),
     **dict.fromkeys(("losses", "lookahead", "tracking", "weighting", "min_norm"), 3),
     "train": 4,
-    **dict.fromkeys(("grouping", "selection", "transference", "fronts", "agent", "multitasking"), 5),
+    **dict.fromkeys(
+        ("grouping", "selection", "transference", "surrogates", "fronts", "agent", "multitasking"), 5
+    ),
     **dict.fromkeys(("params", "runs", "sweep", "session", "plotting", "user_tables"), 6),
     "studies": 7,
     **dict.fromkeys(("study", "cli", "exercises", "grading", "replication"), 8),

@@ -262,3 +262,27 @@ def _lower_regret(regret: pd.DataFrame) -> set[str]:
 )
 def _best_source(aff: pd.DataFrame) -> set[str]:
     return _extremes(aff.groupby("source").affinity.mean(), largest=True)
+
+
+# ---- 05 · grouping methods ----
+
+
+@exercise(
+    "05.2",
+    "Which method has the lowest mean regret over budgets and seeds (the optimum left out)?",
+    "name",
+    "average `regret` per `method` in `regret` (every budget and seed), and take the smallest.",
+)
+def _lowest_regret(regret: pd.DataFrame) -> set[str]:
+    return _extremes(regret.groupby("method").regret.mean(), largest=False)
+
+
+@exercise(
+    "05.3",
+    "Grad-TAG's mean network-epochs over the seeds.",
+    "number",
+    "take the rows of `compute` whose `method` is 'Grad-TAG' and average their `network-epochs`.",
+    rtol=0.01,
+)
+def _gradtag_network_epochs(compute: pd.DataFrame) -> float:
+    return float(compute[compute.method == "Grad-TAG"]["network-epochs"].mean())

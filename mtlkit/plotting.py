@@ -27,8 +27,12 @@ SELECTION_COLORS: dict[str, str] = {
     "ESA": QUALITATIVE[2],
     "random": QUALITATIVE[1],
     "affinity": QUALITATIVE[5],
+    "TAG": QUALITATIVE[5],
+    "Grad-TAG": QUALITATIVE[4],
+    "ETAP": QUALITATIVE[3],
+    "MILP": QUALITATIVE[6],
 }
-"""One colour per selection method in every figure of studies 03 and 04."""
+"""One colour per selection method in every figure of studies 03, 04 and 05 (04's "affinity" is 05's TAG)."""
 
 
 def colors(keys: Sequence[Any]) -> dict[Any, str]:

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from mtlkit.data import DATASETS, make_data
+from mtlkit.data.base import MultiTaskData
 from mtlkit.lookahead import STEPS
 from mtlkit.models import build_model
 from mtlkit.models.sharing import ARCHITECTURES
@@ -137,7 +138,13 @@ class RunConfig:
 
 
 def train_and_evaluate(config: RunConfig) -> pd.DataFrame:
-    """A run as a pure function of ``config``: build data and model, :func:`~mtlkit.train.fit`, evaluate.
+    """A run as a pure function of ``config``: the tidy rows of :func:`trained`."""
+    return trained(config)[2]
+
+
+def trained(config: RunConfig) -> tuple[torch.nn.Module, MultiTaskData, pd.DataFrame]:
+    """A run of ``config``: build data and model, :func:`~mtlkit.train.fit`, evaluate; returns the served
+    model (its best validation epoch restored), the data and the tidy rows.
 
     With ``aux``, the model trains with self-auxiliary towers (loss weight ``gamma * w_t``) and is
     served without them; with ``track``, an :class:`~mtlkit.tracking.AffinityTracker` measures
@@ -196,7 +203,7 @@ def train_and_evaluate(config: RunConfig) -> pd.DataFrame:
                 }
             )
         )
-    return pd.concat(frames, ignore_index=True)
+    return served, data, pd.concat(frames, ignore_index=True)
 
 
 def tracking_overhead(config: RunConfig, repeats: int = 1) -> tuple[float, float]:

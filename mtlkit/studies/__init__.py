@@ -6,10 +6,10 @@ from __future__ import annotations
 from types import ModuleType
 
 from mtlkit.params import ParameterError, StudySpec
-from mtlkit.studies import landscape, small_towers, task_grouping, tradeoff, transference
+from mtlkit.studies import grouping_methods, landscape, small_towers, task_grouping, tradeoff, transference
 
 MODULES: dict[str, ModuleType] = {
-    m.SPEC.name: m for m in (landscape, tradeoff, small_towers, task_grouping, transference)
+    m.SPEC.name: m for m in (landscape, tradeoff, small_towers, task_grouping, transference, grouping_methods)
 }
 """Each study's module by notebook name (``00_landscape`` -> :mod:`mtlkit.studies.landscape`)."""
 

@@ -1,0 +1,310 @@
+"""Study 05 - task-grouping methods against the exhaustive optimum: study 03's ground truth (every subset
+network trained) judges HOA, ESA, TAG's affinities, Grad-TAG's linearized estimates (arXiv 2409.06091),
+ETAP's ensemble predictor (arXiv 2602.18591) and the mathematical-programming grouping (arXiv 2402.15328),
+each at the compute it spent.
+
+The estimators are in :mod:`mtlkit.surrogates`; this module holds the study's declared parameters
+(:data:`SPEC`: study 03's, so that its ground truth is reused, plus study 04's joint-run parameters and the
+estimators' own), its protocol, the one joint run per seed that TAG, Grad-TAG and ETAP share
+(:func:`joint_run`), the compute accounting and the regret-vs-compute figure.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+
+from mtlkit.grouping import evaluate_selection, network_name, subsets
+from mtlkit.params import Param, StudySpec
+from mtlkit.plotting import SELECTION_COLORS
+from mtlkit.runs import FitConfig, RunConfig, TrackConfig, trained
+from mtlkit.selection import candidates, network_epochs, train_subsets
+from mtlkit.session import Params
+from mtlkit.stats import summarize
+from mtlkit.studies import task_grouping
+from mtlkit.studies import transference as study04
+from mtlkit.surrogates import linearized_losses, projected_jacobians
+from mtlkit.transference import hoa_members
+
+
+def _study04(name: str) -> Param:
+    """Study 04's declaration of a parameter this study shares (declared once, there)."""
+    return next(q for q in study04.SPEC.params if q.name == name)
+
+
+def n_groups(p: dict) -> int:
+    """Groups of two or more tasks: ETAP's trained groups are drawn from them."""
+    return 2 ** len(p["tasks"]) - 1 - len(p["tasks"])
+
+
+SPEC = StudySpec(
+    name="05_grouping_methods",
+    title="05 - Task-grouping methods against the exhaustive optimum: regret at each compute",
+    paper="Li, Sharma, Zhang 2024 (Grad-TAG), arXiv 2409.06091; Ayman, Mukhopadhyay, Laszka 2026 (ETAP), "
+    "arXiv 2602.18591; Wang, Pan, Yu 2024, arXiv 2402.15328; with Standley et al. 2020 and Fifty et al. 2021",
+    figure="regret_compute",
+    params=task_grouping.GROUND_TRUTH_PARAMS
+    + tuple(_study04(n) for n in ("joint_epochs", "patience", "every", "ground_truth"))
+    + (
+        Param(
+            "projection_dim",
+            "int",
+            64,
+            "Grad-TAG: random directions the gradients are projected on",
+            low=1,
+            high=4096,
+        ),
+        Param(
+            "gradtag_ridge",
+            "float",
+            1e-3,
+            "Grad-TAG: L2 penalty of the per-subset regression",
+            low=0.0,
+            high=1e6,
+        ),
+        Param(
+            "etap_groups",
+            "int",
+            5,
+            "ETAP: groups (of >= 2 tasks) trained for its predictors",
+            low=1,
+            high=10**4,
+        ),
+    ),
+    checks=(
+        *task_grouping.CHECKS,
+        study04.SPEC.checks[-1],
+        (
+            lambda p: p["etap_groups"] <= n_groups(p),
+            lambda p: (
+                f"parameter 'etap_groups' = {p['etap_groups']}: {len(p['tasks'])} tasks have only "
+                f"{n_groups(p)} groups of two or more tasks; expected an integer in [1, {n_groups(p)}]"
+            ),
+        ),
+    ),
+)
+
+NEAR = 5.0
+"""C1: a method is near-optimal when its test total is within this many percent of the optimum's."""
+
+METHODS = ("HOA", "ESA", "TAG", "Grad-TAG", "ETAP", "MILP", "random")
+"""The grouping methods compared with the exhaustive optimum."""
+
+CLAIM_ID = {m: m.replace("-", "") for m in METHODS}
+"""Claim-id suffix of each method (``C1.GradTAG``)."""
+
+PAPER = {
+    "HOA": "Standley et al. 2020 (arXiv 1905.07553): HOA on average 0.6% above the optimum",
+    "ESA": "arXiv 1905.07553: ESA on average 4.4% above the optimum",
+    "TAG": "Fifty et al. 2021 (arXiv 2109.04617): TAG's groups near the best found, at a fraction of HOA's compute "
+    "(no regret against an exhaustive optimum reported)",
+    "Grad-TAG": "Li, Sharma, Zhang 2024 (arXiv 2409.06091): affinities within 2.7% of the true ones at 3% of the "
+    "FLOPs of full training (no regret of the grouping against an exhaustive optimum read)",
+    "ETAP": "Ayman et al. 2026 (arXiv 2602.18591): better gain prediction and groupings than TAG and "
+    "data-driven baselines from 5-10 trained groups (direction; no number read)",
+    "MILP": "Wang, Pan, Yu 2024 (arXiv 2402.15328): groupings from its mixed-integer program beat the "
+    "grouping baselines under resource constraints (direction; no number read)",
+    "random": "arXiv 1905.07553: the selections beat random groupings (figures; no single number)",
+}
+"""What each paper reported, beside our C1 (regret within NEAR% of the optimum)."""
+
+
+def protocol(p: Params, seeds: Sequence[int]) -> pd.DataFrame:
+    """The study's protocol from the resolved parameters (shown before any result)."""
+    n = len(p.tasks)
+    rows = {
+        "data": f"{p.dataset}, {p.n_train} training pairs (val and test: a quarter each); tasks {', '.join(p.tasks)}",
+        "ground truth (study 03)": f"{2**n - 1 + n} subset networks per seed (MLP {p.depth} x {p.width}, Adam lr "
+        f"{p.lr:g}, batch {p.batch_size}, {p.epochs} epochs, each at its best validation epoch)",
+        "joint run (one per seed)": f"all tasks, hard sharing, equal weights, at most {p.joint_epochs} epochs, stop "
+        f"after {p.patience} without a lower summed validation loss; TAG's lookahead every {p.every} steps",
+        "TAG": "mean lookahead affinity onto a task from its group; groups of >= 2 tasks; branch and bound",
+        "Grad-TAG": f"the joint run's restored model linearized; outputs' gradients along {p.projection_dim} random "
+        f"directions; per subset a Newton fit of the linear model (ridge {p.gradtag_ridge:g}) on its tasks' "
+        "training labels; estimated validation losses; branch and bound over full-size subsets",
+        "ETAP": f"gradient-cosine group score; a cubic ridge predictor of the gain over single-task learning plus "
+        f"a per-task residual, fitted on {p.etap_groups} random groups' true validation losses (and the "
+        "single-task networks'); branch and bound",
+        "MILP": "tasks partitioned into at most floor(budget) groups maximising the summed pairwise TAG affinities "
+        "inside groups (scipy.optimize.milp, HiGHS)",
+        "HOA, ESA, random": "as study 03",
+        "selection and scoring": "every method selects on seed-averaged estimates; each seed's true test losses score it",
+        "budgets": ", ".join(f"{b:g}" for b in task_grouping.budgets(n)),
+        "compute": "network-epochs counted; seconds: the joint run and estimators timed in the sweep, ground-truth "
+        "networks as one timed epoch of their stacked networks x epochs",
+        "seeds": f"{len(seeds)} ({seeds[0]} to {seeds[-1]})",
+        "thresholds": f"C1: regret < {NEAR:g}% of the optimum's test total (mean over budgets); C2: within-task "
+        "Spearman rho of estimated vs true subset losses > 0",
+    }
+    return pd.DataFrame({"item": list(rows), "value": list(rows.values())}).set_index("item")
+
+
+def joint_config(p: Params, seed: int, device: str = "cpu") -> dict:
+    """The shared joint run of one seed (study 03's all-task network, tracked with TAG's lookahead) and
+    Grad-TAG's settings, as a JSON-able dict (the sweep's cache key)."""
+    run = RunConfig(
+        seed=seed,
+        device=device,
+        data=task_grouping.truth_config(p, seed)["data"],
+        model={"architecture": "hard", "width": p.width, "depth": p.depth},
+        fit=FitConfig(p.joint_epochs, p.lr, p.batch_size, "equal", patience=p.patience),
+        track=TrackConfig(p.every, p.lr, "optimizer"),
+    )
+    return {"run": run.to_dict(), "dim": p.projection_dim, "ridge": p.gradtag_ridge}
+
+
+def joint_run(config: dict) -> pd.DataFrame:
+    """One seed's joint run (:func:`~mtlkit.runs.trained`, with transference rows) and, from its restored
+    model, Grad-TAG's estimated loss of every task in every full-size subset (``metric == "gradtag"``,
+    ``network`` column), and the seconds of each part (``metric == "seconds"``, ``task`` = the part)."""
+    run = RunConfig.from_dict(config["run"])
+    t0 = time.perf_counter()
+    model, data, rows = trained(run)
+    t1 = time.perf_counter()
+    model.eval()
+    tasks = data.task_names
+    feats = {
+        s: projected_jacobians(model, data.x[s], tasks, config["dim"], run.seed) for s in ("train", "val")
+    }
+    est = linearized_losses(data, feats, subsets(tasks), config["ridge"])
+    t2 = time.perf_counter()
+    seconds = pd.DataFrame(
+        {"split": "all", "task": ["joint run", "Grad-TAG"], "metric": "seconds", "value": [t1 - t0, t2 - t1]}
+    )
+    return pd.concat(
+        [rows, est.assign(metric="gradtag", epoch=0), seconds.assign(epoch=0)], ignore_index=True
+    )
+
+
+def etap_trained_groups(tasks: Sequence[str], k: int, seed: int) -> list[frozenset[str]]:
+    """The ``k`` groups (of two or more tasks) whose networks ETAP trains, drawn at random once."""
+    pool = [g for g in subsets(tasks) if len(g) > 1]
+    pick = np.random.default_rng(seed).choice(len(pool), size=k, replace=False)
+    return [pool[int(i)] for i in sorted(pick)]
+
+
+def time_networks(config: dict) -> pd.DataFrame:
+    """Seconds of one epoch of each named set of ground-truth networks (``sets``: name -> list of
+    ``[tasks, size]``), trained as study 03 trains them (stacked), on one thread. Rows: what, seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        truth = {**config["truth"], "epochs": 1}
+        out = []
+        for name, members in config["sets"].items():
+            nets = [(frozenset(g), size) for g, size in members]
+            t0 = time.perf_counter()
+            train_subsets(truth, nets)
+            out.append({"what": name, "seconds": time.perf_counter() - t0})
+        return pd.DataFrame(out)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def timing_configs(p: Params, seeds: Sequence[int], etap: Sequence[frozenset[str]]) -> dict[tuple, dict]:
+    """:func:`time_networks` configs keyed ``(seed,)``: every network, HOA's, ETAP's (singles + trained groups)."""
+    tasks = list(p.tasks)
+    every = [(g, "full") for g in subsets(tasks)] + [(frozenset([t]), "half") for t in tasks]
+    etap_nets = [(frozenset([t]), "full") for t in tasks] + [(g, "full") for g in etap]
+
+    def plain(nets: list) -> list:
+        return [[sorted(g), size] for g, size in nets]
+
+    sets = {"exhaustive": plain(every), "HOA": plain(hoa_members(tasks)), "ETAP": plain(etap_nets)}
+    return {(s,): {"truth": task_grouping.truth_config(p, s), "sets": sets} for s in seeds}
+
+
+def compute_table(
+    p: Params, joint_epochs: pd.Series, seconds: pd.DataFrame, epoch_seconds: pd.DataFrame
+) -> pd.DataFrame:
+    """Per method and seed: network-epochs and seconds spent before choosing. ``joint_epochs``: the joint
+    run's epochs by seed; ``seconds``: the joint run's parts by seed (columns ``joint run``, ``Grad-TAG``);
+    ``epoch_seconds``: one epoch of each network set by seed (:func:`time_networks`)."""
+    n, e, k = len(p.tasks), p.epochs, p.etap_groups
+    esa = task_grouping.esa_epoch(p)
+    rows = []
+    for s in joint_epochs.index:
+        j, sec, ep = float(joint_epochs[s]), seconds.loc[s], epoch_seconds.loc[s]
+        spent = {
+            "optimal": (network_epochs(n, e, "optimal", esa), ep["exhaustive"] * e),
+            "HOA": (network_epochs(n, e, "HOA", esa), ep["HOA"] * e),
+            "ESA": (network_epochs(n, e, "ESA", esa), ep["exhaustive"] * esa),
+            "TAG": (j, sec["joint run"]),
+            "MILP": (j, sec["joint run"]),
+            "Grad-TAG": (j, sec["joint run"] + sec["Grad-TAG"]),
+            "ETAP": (j + (n + k) * e, sec["joint run"] + ep["ETAP"] * e),
+            "random": (0.0, 0.0),
+        }
+        rows += [{"method": m, "seed": s, "network-epochs": a, "seconds": b} for m, (a, b) in spent.items()]
+    return pd.DataFrame(rows)
+
+
+def milp_rows(groups_by_budget: dict[float, list], final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """The MILP's groupings (``budget -> groups``) scored on each seed's test losses, as rows of
+    :func:`~mtlkit.selection.compare_methods`."""
+    rows = []
+    for s, g in final.groupby("seed"):
+        table = candidates(g, "test")
+        for b, groups in groups_by_budget.items():
+            names = [network_name(x, "full") for x in groups]
+            total = evaluate_selection(names, table, tasks)
+            rows.append(
+                {
+                    "method": "MILP",
+                    "budget": b,
+                    "seed": s,
+                    "draw": 0,
+                    "networks": " | ".join(names),
+                    "cost": float(len(names)),
+                    "test_total": total,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def regret_by_budget(results: pd.DataFrame) -> pd.DataFrame:
+    """Each method's test total above the optimum's, in percent of it, per budget and seed (random draws
+    averaged). Rows: method, budget, seed, regret."""
+    per = results.groupby(["method", "budget", "seed"], as_index=False).test_total.mean()
+    opt = per[per.method == "optimal"][["budget", "seed", "test_total"]]
+    both = per[per.method.isin(METHODS)].merge(opt, on=["budget", "seed"], suffixes=("", "_opt"))
+    both["regret"] = 100 * (both.test_total - both.test_total_opt) / both.test_total_opt
+    return both[["method", "budget", "seed", "regret"]]
+
+
+def regret_compute_figure(regret: pd.DataFrame, compute: pd.DataFrame) -> plt.Figure:
+    """Regret (% above the optimum, mean over budgets; 95% intervals across seeds) against the compute each
+    method spent, in network-epochs and in seconds (log scales; random, which spends none, left out)."""
+    per = regret.groupby(["method", "seed"], as_index=False).regret.mean()
+    both = per.merge(compute, on=["method", "seed"])
+    both = both[both["network-epochs"] > 0]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, unit in zip(axes, ("network-epochs", "seconds")):
+        y = summarize(both, ["method"], "regret").set_index("method")
+        x = both.groupby("method")[unit].mean()
+        for m in y.index:
+            r = y.loc[m]
+            err = None if r.n < 2 else [[r["mean"] - r.low], [r.high - r["mean"]]]
+            ax.errorbar(
+                x[m],
+                r["mean"],
+                yerr=err,
+                fmt="o",
+                capsize=3,
+                color=SELECTION_COLORS.get(m, "#222222"),
+                label=m,
+            )
+            ax.annotate(m, (x[m], r["mean"]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        ax.axhline(0, color="k", lw=1, ls="--")
+        ax.axhline(NEAR, color="grey", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_xlabel(f"compute to choose ({unit}, log scale)")
+    axes[0].set_ylabel("regret (% above the optimum's test total)\nmean over budgets, 95% CI")
+    axes[-1].legend(frameon=False, fontsize=8, bbox_to_anchor=(1.02, 1), loc="upper left")
+    fig.tight_layout()
+    return fig
