@@ -243,6 +243,8 @@ CASES = {  # id: (the run's objects, the right answer, wrong answers)
     "04.5": ({"aff": AFF, "gains": GAINS}, -1.0, [1.0, -0.6, 0.0]),  # -0.6: merged with source as the task
     "04.6": ({"regret": _regret(affinity=[0.05, 0.07], HOA=[0.02, 0.03], ESA=[0.01, 0.01])}, "HOA", ["affinity", "ESA"]),
     "04.7": ({"aff": _frame("source target affinity", [("a", "b", 0.3), ("a", "c", 0.3), ("b", "a", 0.9), ("b", "c", -0.7), ("c", "a", 0.5), ("c", "b", 0.5)])}, "c", ["b", "a"]),
+    "05.2": ({"regret": _regret(TAG=[1.0, 2.0], HOA=[0.5, 1.5], ESA=[3.0, 0.1])}, "HOA", ["TAG", "ESA"]),
+    "05.3": ({"compute": _frame("method seed network-epochs", [("Grad-TAG", 0, 50.0), ("Grad-TAG", 1, 54.0), ("TAG", 0, 10.0)])}, 52.0, [50.0, 38.0, 54.0]),  # 38: every method's mean
 }  # fmt: skip
 
 
