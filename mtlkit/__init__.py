@@ -20,13 +20,16 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
     2 data/ models/  task environments -> MultiTaskData; x -> {task: output} networks
     1 foundations progress, results (atomic writes, hashes), stats (intervals, claims), seeding,
                   metrics, tables (tidy-table accessors), guard (a kernel of `mtlkit run` dies with it),
-                  walltime (where an executed notebook's time went)
+                  walltime (where an executed notebook's time went), host (one thread, the same kernels on
+                  every x86 CPU, and the machine recorded)
 """
 
 __version__ = "0.1.0"
 
 LAYERS: dict[str, int] = {
-    **dict.fromkeys(("progress", "results", "stats", "seeding", "metrics", "tables", "guard", "walltime"), 1),
+    **dict.fromkeys(
+        ("progress", "results", "stats", "seeding", "metrics", "tables", "guard", "walltime", "host"), 1
+    ),
     **dict.fromkeys(("data", "models"), 2),
     **dict.fromkeys(("losses", "lookahead", "tracking", "weighting", "min_norm"), 3),
     "train": 4,
@@ -35,6 +38,6 @@ LAYERS: dict[str, int] = {
     ),
     **dict.fromkeys(("params", "runs", "sweep", "session", "plotting", "user_tables"), 6),
     "studies": 7,
-    **dict.fromkeys(("study", "cli", "exercises", "grading", "replication"), 8),
+    **dict.fromkeys(("study", "runner", "cli", "exercises", "grading", "replication"), 8),
 }
 """The layer of each top-level module or package of :mod:`mtlkit` (see the module docstring)."""

@@ -15,28 +15,21 @@ Parameters are validated (same path as the notebook's ``start``) before a kernel
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import json
 import os
-import shutil
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import papermill as pm
-from jupyter_client import AsyncKernelManager
-from traitlets import default
-
-from mtlkit import guard, replication
+from mtlkit import replication
 from mtlkit.data.standley import TableError
 from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec, validate
-from mtlkit.results import REPO_DIR, atomic_write_text, replace_dir
+from mtlkit.results import REPO_DIR
+from mtlkit.runner import run_study
 from mtlkit.selection import METHODS
-from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir, writable_folder
+from mtlkit.session import writable_folder
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
@@ -47,120 +40,6 @@ from mtlkit.walltime import time_table
 
 def _studies(name: str) -> list[StudySpec]:
     return list(STUDIES.values()) if name == "all" else [get_study(name)]
-
-
-def _strip_checkout_path(path: Path) -> None:
-    """Write the repository's absolute path out of an executed notebook (papermill records its input
-    and output paths): committed outputs name files relative to the repository."""
-    text = path.read_text(encoding="utf-8")
-    clean = text.replace(str(REPO_DIR) + "/", "").replace(str(REPO_DIR), ".")
-    if clean != text:
-        atomic_write_text(path, clean)
-
-
-class LocalKernelManager(AsyncKernelManager):
-    """Starts a study's kernel on local IPC sockets instead of TCP (no network port is opened, and
-    ipykernel's "running over TCP without encryption" warning is not printed on every run), guarded by
-    :mod:`mtlkit.guard`: when this process is gone, the kernel kills its process group, workers included."""
-
-    @default("transport")
-    def _transport_default(self) -> str:
-        return "ipc"
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        # The guard, not ipykernel's parent poller, ends an orphaned kernel (the poller would race it and
-        # leave the workers). JPY_PARENT_PID = 1 turns the poller off without the stand-alone kernel's banner.
-        kw["env"] = {**kw.get("env", os.environ), guard.PARENT_ENV: str(os.getpid()), "JPY_PARENT_PID": "1"}
-        kw["independent"] = True
-        await super()._async_launch_kernel(
-            [*kernel_cmd, "--IPKernelApp.exec_lines=import mtlkit.guard"], **kw
-        )
-
-
-def execute(
-    notebook: Path, output: Path, parameters: dict, cwd: Path, env: dict[str, str] | None = None
-) -> None:
-    """Execute ``notebook`` with papermill into ``output`` on a local kernel, headless (no progress bars),
-    with ``env`` added to the kernel's environment for this run only."""
-    env = {HEADLESS_ENV: "1", **(env or {})}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # the kernel inherits the environment of this process
-    try:
-        pm.execute_notebook(
-            str(notebook),
-            str(output),
-            parameters=parameters,
-            cwd=str(cwd),
-            progress_bar=False,
-            request_save_on_cell_execute=False,  # written once at the end (or on failure): 2-3 s per study
-            kernel_name="python3",
-            kernel_manager_class=LocalKernelManager,
-        )
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path) -> Iterator[None]:
-    """Hold ``lock`` for one run into a folder; a second run into the same folder is refused."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RuntimeError(f"another run is writing {lock.parent}; wait for it or use --out") from None
-        yield
-
-
-def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: str | None = None) -> Path:
-    """Validate, then execute the notebook with papermill into a staging folder that replaces the study's
-    folder in one atomic rename when every cell has run. A failed or interrupted run leaves the previous
-    results untouched; its partial outputs and executed notebook go to ``<study>.failed/`` beside them."""
-    given = dict(params)
-    if mode is not None:
-        given["mode"] = mode
-    resolved = validate(spec, given)
-    folder = (
-        committed_dir(spec.name, resolved["mode"])
-        if out is None
-        else Path(out).expanduser().resolve() / spec.name
-    )
-    inject = {k: resolved[k] for k in given} | {"mode": resolved["mode"]}
-    staging = folder.with_name(f".{spec.name}.running")
-    failed = folder.with_name(f"{spec.name}.failed")
-    with _exclusive(folder.with_name(f".{spec.name}.lock")):
-        shutil.rmtree(staging, ignore_errors=True)  # left by a killed run (we hold the lock)
-        staging.mkdir(parents=True)
-        executed = staging / f"{spec.name}.ipynb"
-        try:
-            # The kernel learns its folders from its environment, not from injected parameters: the
-            # executed copy, re-run by hand from results/, writes to the scratch folder like any Lab run.
-            execute(
-                spec.notebook,
-                executed,
-                inject,
-                spec.notebook.parent,
-                {OUT_ENV: str(folder), STAGING_ENV: str(staging)},
-            )
-        except BaseException as e:
-            if executed.exists():
-                _strip_checkout_path(executed)
-            shutil.rmtree(failed, ignore_errors=True)
-            os.rename(staging, failed)
-            if isinstance(e, pm.PapermillExecutionError):
-                raise RuntimeError(
-                    f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the previous results "
-                    f"are untouched; this run's partial outputs and notebook: {failed})"
-                ) from None
-            raise
-        _strip_checkout_path(executed)
-        replace_dir(staging, folder)
-        shutil.rmtree(failed, ignore_errors=True)  # an earlier failure is now stale
-    return folder / f"{spec.name}.ipynb"
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:

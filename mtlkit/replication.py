@@ -34,7 +34,7 @@ BEGIN, END = "<!-- replication:begin -->", "<!-- replication:end -->"
 """The markers around README.md's replication table, which :func:`update_readme` rewrites."""
 
 Runner = Callable[[StudySpec, "str | None", dict, "str | None"], Path]
-"""How a study is run: :func:`mtlkit.cli.run_study` (passed in, so that this module imports nothing above it)."""
+"""How a study is run: :func:`mtlkit.runner.run_study` (passed in, so that this module imports nothing above it)."""
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from mtlkit import results as _results
+from mtlkit.host import host_info
 from mtlkit.params import ParameterError, StudySpec, validate
 from mtlkit.stats import Claim, claims_markdown
 from mtlkit.sweep import run_sweep
@@ -246,7 +247,7 @@ class Study:
             "params": {**self.p, "out": relative(self.home or self.out_dir)},
             "seeds": self.seeds,
             "device": str(self.device),
-            "threads": torch.get_num_threads(),
+            "host": host_info(),
             "platform": platform.platform(),
             "versions": versions,
             "wall_seconds": round(time.time() - self.started, 2),

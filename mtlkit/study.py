@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from mtlkit import plotting
+from mtlkit.host import use_portable_kernels
 from mtlkit.params import MODES, StudySpec, validate
 from mtlkit.seeding import seed_everything
 from mtlkit.session import STAGING_ENV, Params, Study, output_dir, pick_device, relative, writable_folder
@@ -49,7 +51,9 @@ def assigned_parameters(namespace: Mapping[str, Any]) -> list[str]:
 
 
 def start(name: str, namespace: Mapping[str, Any] | None = None, **given: Any) -> Study:
-    """Validate the parameters of study ``name``, seed, pick the device, make the output folder.
+    """Validate the parameters of study ``name``, seed, pick the device, make the output folder; fix this
+    process to one torch thread and the AVX2 kernels (:mod:`mtlkit.host`), so that what the notebook
+    computes itself is the same on any worker layout.
 
     ``namespace`` is the notebook's ``globals()``: every declared parameter is read from it, and a name
     its parameters cells assign that the study does not declare is refused. Keyword arguments override.
@@ -73,6 +77,8 @@ def start(name: str, namespace: Mapping[str, Any] | None = None, **given: Any) -
         values = {p.name: namespace[p.name] for p in spec.params if p.name in namespace}
     values.update(given)
     p = Params(validate(spec, values))
+    use_portable_kernels()  # before any arithmetic: the kernels' code path is fixed at first use
+    torch.set_num_threads(1)  # the kernel's own computations too: a sum over 2 threads rounds otherwise
     device = pick_device(p.device)
     seed_everything(p.seed)
     home = output_dir(spec.name, p.mode, p.out)

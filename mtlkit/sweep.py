@@ -9,9 +9,9 @@ disk) with a checksum of the whole entry (key, config, columns and rows); an ent
 has another key, fails its checksum, or whose rows do not have its columns is recomputed, never used,
 and the number of such damaged entries is reported.
 
-Every run uses one torch thread, in-process or in a worker: the numbers are then the same whatever
-``n_jobs`` or backend is, and parallelism comes from processes (which is also faster for models this
-small). Backends (:data:`BACKENDS`): ``loky`` - joblib's local processes; ``dask`` - a
+Every run uses one torch thread and the AVX2 kernels (:mod:`mtlkit.host`), in-process or in a worker:
+the numbers are then the same whatever ``n_jobs`` or backend is, and parallelism comes from processes
+(which is also faster for models this small). Backends (:data:`BACKENDS`): ``loky`` - joblib's local processes; ``dask`` - a
 ``dask.distributed`` cluster at a scheduler address (``tcp://host:8786``), or a ``LocalCluster`` of
 ``n_jobs`` single-threaded worker processes when no address is given; ``ray`` - joblib's Ray backend
 (``ray.util.joblib``), where Ray is installed. Results come back in config order on every backend.
@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ import torch
 from joblib import Parallel, delayed, parallel_config
 
 from mtlkit.guard import when_orphaned
-from mtlkit.progress import tqdm
+from mtlkit.host import use_portable_kernels
+from mtlkit.progress import report, tqdm
 from mtlkit.results import atomic_write_text, mtlkit_hash
 
 RunFn = Callable[[Any], pd.DataFrame]
@@ -137,6 +139,7 @@ def _compute(fn: RunFn, config: Any, index: int, driver: int | None = None) -> t
     ``driver`` is the pid of the process that ran the sweep: a worker watches that its parent lives."""
     if driver is not None and os.getpid() != driver:
         _exit_with_parent()
+    use_portable_kernels()  # a no-op where the study's kernel set them before starting this worker
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -196,13 +199,18 @@ def run_sweep(
     bar = tqdm(
         total=len(configs), initial=len(configs) - len(todo), desc=desc, disable=not progress, leave=False
     )
+    started, computed = time.time(), 0
+    report(desc, len(configs) - len(todo), len(configs), computed, started)  # for `mtlkit run`'s line
 
     def finished(results: Iterator[tuple[int, pd.DataFrame]]) -> None:
+        nonlocal computed
         for i, df in results:  # the driver caches each run as soon as it arrives
             if cache is not None:
                 _store(cache, keys[i], configs[i], df)
             out[i] = df
             bar.update()
+            computed += 1
+            report(desc, len(configs) - len(todo) + computed, len(configs), computed, started)
 
     if todo and backend == "loky" and (n_jobs == 1 or len(todo) == 1):
         finished(_compute(fn, configs[i], i) for i in todo)

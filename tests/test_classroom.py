@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from mtlkit.cli import execute
+from mtlkit.runner import execute
 from mtlkit.session import OUT_ENV
 from mtlkit.study import start
 

@@ -53,14 +53,29 @@ def test_smoke_run_writes_every_output(smoke_runs, name):
     assert json.loads((folder / "claims.json").read_text())["claims"]
 
 
+LAYOUTS = {
+    "in-process, 1 thread": ({"n_jobs": "1"}, "1"),
+    "in-process, 2 threads": ({"n_jobs": "1"}, "2"),
+    "dask, 2 workers": ({"n_jobs": "2", "backend": "dask"}, None),
+}
+"""Worker layouts compared with the session's smoke run (loky, one worker per core, the cache on): the
+sweep's parameters, and the kernel's thread count (``OMP_NUM_THREADS``; None leaves it as it is)."""
+
+
 @pytest.mark.notebook
-def test_same_seed_writes_identical_metrics(smoke_runs, tmp_path):
-    """A second run, without the cache and in-process, gives byte-identical metrics.csv."""
-    first = smoke_runs[1]["00_landscape"] / "metrics.csv"
-    again = run_study(
-        STUDIES["00_landscape"], "smoke", {"cache": "false", "n_jobs": "1"}, str(tmp_path)
-    ).parent
-    assert (again / "metrics.csv").read_bytes() == first.read_bytes()
+@pytest.mark.parametrize("name", ["00_landscape", "02_small_towers"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_metrics_are_byte_identical_on_every_worker_layout(smoke_runs, tmp_path, monkeypatch, name, layout):
+    """The same seeds give byte-identical metrics.csv in-process or in loky or Dask workers, on 1 or 2
+    torch threads, without the cache: each run is pinned to one thread and the AVX2 kernels."""
+    params, threads = LAYOUTS[layout]
+    if threads is not None:
+        monkeypatch.setenv("OMP_NUM_THREADS", threads)
+    again = run_study(STUDIES[name], "smoke", {"cache": "false", **params}, str(tmp_path)).parent
+    first = smoke_runs[1][name] / "metrics.csv"
+    assert (again / "metrics.csv").read_bytes() == first.read_bytes(), layout
+    host = json.loads((again / "manifest.json").read_text())["host"]
+    assert host["torch_threads"] == 1 and host["cpu_capability"] in ("AVX2", "DEFAULT"), host
 
 
 def _papermill_refusal(tmp_path, **parameters) -> str:

@@ -176,7 +176,7 @@ def test_stopping_mtlkit_run_leaves_no_kernel_or_worker_running(tmp_path, sig):
 
 
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(tmp_path):
-    from mtlkit.cli import _exclusive
+    from mtlkit.runner import _exclusive
 
     out = tmp_path / "out"
     with _exclusive(out / ".toy.lock"):  # as a first `mtlkit run` into out/ holds it
