@@ -9,7 +9,6 @@ restored at the end (selection on the summed validation loss, never on test).
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 
@@ -24,6 +23,8 @@ from mtlkit.progress import trange
 from mtlkit.weighting import Weighting, make_weighting
 
 COLUMNS = ["epoch", "split", "task", "metric", "value"]
+METRICS = ("loss", "weight")
+"""What :func:`fit` records of each task per training epoch: its mean loss and its mean weight."""
 
 
 def tidy_rows(split: str, values: Iterable[tuple[str, str, float]], **extra: object) -> list[dict]:
@@ -66,7 +67,6 @@ def exploded(losses: dict[str, float], data: MultiTaskData) -> bool:
     )
 
 
-@torch.no_grad()
 def evaluate(
     model: nn.Module,
     data: MultiTaskData,
@@ -75,6 +75,18 @@ def evaluate(
     batch_size: int = 4096,
 ) -> pd.DataFrame:
     """Loss (and accuracy for classification) of every task on ``split``, as tidy rows."""
+    return pd.DataFrame(tidy_rows(split, evaluated(model, data, split, tasks, batch_size)))
+
+
+@torch.no_grad()
+def evaluated(
+    model: nn.Module,
+    data: MultiTaskData,
+    split: str,
+    tasks: Sequence[str] | None = None,
+    batch_size: int = 4096,
+) -> list[tuple[str, str, float]]:
+    """What :func:`evaluate` tabulates, as ``(task, metric, value)`` triples (no pandas: fit's epochs)."""
     model.eval()
     tasks = list(tasks or data.task_names)
     totals = {t: [0.0, 0.0] for t in tasks}  # summed loss, correct
@@ -92,7 +104,7 @@ def evaluate(
         if data.task(t).kind == "classification":
             values.append((t, "accuracy", totals[t][1] / n))
     model.train()
-    return pd.DataFrame(tidy_rows(split, values))
+    return values
 
 
 def fit(
@@ -145,7 +157,7 @@ def fit(
     opt = _optimizer(optimizer, params, lr, weight_decay)
     shared = model.shared_parameters() if hasattr(model, "shared_parameters") else []
     specific = [q for q in model.parameters() if q.requires_grad and all(q is not s for s in shared)]
-    history: list[pd.DataFrame] = []
+    history: list[tuple[int, str, str, str, float]] = []  # (epoch, split, task, metric, value)
     best = (math.inf, 0, None)
     model.train()
     step = 0
@@ -171,29 +183,25 @@ def fit(
             weights += w.cpu()
             steps += 1
         combiner.epoch_end(sums / steps)
-        rows = tidy_rows(
-            "train",
-            [
-                (t, m, v[i] / steps)
-                for i, t in enumerate(tasks)
-                for m, v in (("loss", sums), ("weight", weights))
-            ]
-            + [("all", m, v) for m, v in combiner.log().items()],
-        )
-        val = evaluate(model, data, "val")
-        history.append(pd.concat([pd.DataFrame(rows), val], ignore_index=True).assign(epoch=epoch))
-        val_total = float(val.loc[val.metric == "loss", "value"].sum())
+        means = (sums / steps).tolist(), (weights / steps).tolist()
+        history += [
+            (epoch, "train", t, m, float(v[i])) for i, t in enumerate(tasks) for m, v in zip(METRICS, means)
+        ]
+        history += [(epoch, "train", "all", m, float(v)) for m, v in combiner.log().items()]
+        val = evaluated(model, data, "val")
+        history += [(epoch, "val", t, m, v) for t, m, v in val]
+        val_total = float(np.sum([v for _, m, v in val if m == "loss"]))
         if restore_best and val_total < best[0]:
-            best = (val_total, epoch, copy.deepcopy(model.state_dict()))
+            best = (val_total, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
         if stop_below is not None and val_total < stop_below:
             break
         if patience is not None and epoch - best[1] >= patience:
             break
     if restore_best and best[2] is not None:
         model.load_state_dict(best[2])
-    hist = pd.concat(history, ignore_index=True)
+    hist = pd.DataFrame(history, columns=COLUMNS)
     hist.attrs["best_epoch"] = best[1] if restore_best else epochs
-    return hist[COLUMNS]
+    return hist
 
 
 def fit_many(
@@ -225,7 +233,7 @@ def fit_many(
     X = {s: v.flatten(1) for s, v in data.x.items()}
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
     opt = _optimizer("adam", list(model.parameters()), lr, 0.0)
-    weight = masks.to(X["train"].dtype)
+    learners = [(t, torch.nonzero(masks[:, k])[:, 0]) for k, t in enumerate(tasks) if masks[:, k].any()]
     n = data.n("train")
     cols: list[tuple[Tensor, int, str, str, list[Tensor]]] = []  # blocks of rows, see _member_rows
     last_val = torch.full((model.n, len(tasks)), math.nan)
@@ -235,11 +243,14 @@ def fit_many(
         for i in range(0, n, batch_size):
             idx = perms[:, i : i + batch_size]
             out = model(X["train"][idx])
-            losses = torch.stack(
-                [member_loss(t, out[t.name], data.y["train"][t.name][idx]) for t in tasks], 1
-            )
-            total = (losses * weight).sum()
-            check_finite(losses * weight, range(model.n), f"at epoch {epoch}", noun="stacked networks")
+            # each task's loss for the members that learn it only: no log-softmax for the others' heads
+            losses = [member_loss(t, out[t.name][m], data.y["train"][t.name][idx[m]]) for t, m in learners]
+            total = torch.stack([v.sum() for v in losses]).sum()
+            if not torch.isfinite(total):
+                per = torch.zeros(model.n, len(learners))
+                for k, ((_, m), v) in enumerate(zip(learners, losses)):
+                    per[m, k] = v.detach()
+                check_finite(per, range(model.n), f"at epoch {epoch}", noun="stacked networks")
             opt.zero_grad(set_to_none=True)
             total.backward()
             opt.step()
