@@ -5,6 +5,7 @@ hashes, so two equal configs are one run.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from mtlkit.models import build_model
 from mtlkit.models.sharing import ARCHITECTURES
 from mtlkit.models.towers import SelfAuxiliaryTowers, aux_weights, count_parameters, with_aux_tasks
 from mtlkit.seeding import seed_everything
+from mtlkit.stacked import UNSUPPORTED, fit_seeds
 from mtlkit.tracking import AffinityTracker
 from mtlkit.train import OPTIMIZERS, evaluate, exploded, fit
 from mtlkit.weighting import WEIGHTINGS
@@ -154,9 +156,7 @@ def trained(config: RunConfig) -> tuple[torch.nn.Module, MultiTaskData, pd.DataF
     ``step``, gradient-cosine ``cos`` and the norm of the source's lookahead update ``step_norm`` columns).
     """
     seed = int(config.seed)
-    seed_everything(seed)
-    data = make_data(**config.data).to(config.device)
-    model = build_model(in_shape=data.input_shape, tasks=data.tasks, **config.model)
+    data, model = _built(config)
     fit_kw = asdict(config.fit)
     train_data, served = data, model
     if config.aux is not None:
@@ -172,11 +172,30 @@ def trained(config: RunConfig) -> tuple[torch.nn.Module, MultiTaskData, pd.DataF
     if config.track is not None:
         tracker = config.track.tracker(data.tasks)
     hist = fit(model, train_data, seed=seed, monitor=tracker, **fit_kw)
+    return served, data, _rows(served, model, data, hist, tracker)
+
+
+def _built(config: RunConfig) -> tuple[MultiTaskData, torch.nn.Module]:
+    """The run's data and its untrained model, drawn after seeding every generator with its seed."""
+    seed_everything(int(config.seed))
+    data = make_data(**config.data).to(config.device)
+    return data, build_model(in_shape=data.input_shape, tasks=data.tasks, **config.model)
+
+
+def _rows(
+    served: torch.nn.Module,
+    model: torch.nn.Module,
+    data: MultiTaskData,
+    hist: pd.DataFrame,
+    tracker: AffinityTracker | None = None,
+) -> pd.DataFrame:
+    """A trained run's tidy rows (see :func:`trained`); a run whose loss became non-finite in a stack
+    (``hist.attrs["diverged"]``) is flagged ``diverged`` like one whose loss exploded."""
     final = pd.concat([evaluate(served, data, s) for s in ("val", "test")], ignore_index=True)
     val_loss = final[(final.split == "val") & (final.metric == "loss")].set_index("task").value.to_dict()
     extra = [
         ("val", "all", "best_epoch", float(hist.attrs["best_epoch"])),
-        ("val", "all", "diverged", float(exploded(val_loss, data))),
+        ("val", "all", "diverged", float(exploded(val_loss, data) or bool(hist.attrs.get("diverged")))),
         ("train", "all", "parameters", float(count_parameters(model))),
         ("test", "all", "parameters", float(count_parameters(served))),
     ]
@@ -203,7 +222,69 @@ def trained(config: RunConfig) -> tuple[torch.nn.Module, MultiTaskData, pd.DataF
                 }
             )
         )
-    return served, data, pd.concat(frames, ignore_index=True)
+    return pd.concat(frames, ignore_index=True)
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    """Several seeds of one configuration, trained side by side: ``runs[k]`` is seed ``k``'s run, and the
+    runs differ in their seeds only (the run's and its data's)."""
+
+    runs: tuple[RunConfig, ...]
+
+    def __post_init__(self) -> None:
+        _require(len(self.runs) >= 1, "SeedsConfig needs at least one run")
+        shapes = {json.dumps(_unseeded(r.to_dict()), sort_keys=True, default=str) for r in self.runs}
+        _require(len(shapes) == 1, "the runs of a SeedsConfig may differ in their seeds only")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able nested dicts (the sweep's cache key)."""
+        return {"runs": [r.to_dict() for r in self.runs]}
+
+    def stackable(self) -> bool:
+        """Whether :func:`~mtlkit.stacked.fit_seeds` can train these runs as one stack: hard sharing with an
+        MLP trunk, no self-auxiliary towers, no tracking, a weighting it stacks."""
+        run = self.runs[0]
+        weighting = run.fit.weighting if isinstance(run.fit.weighting, str) else run.fit.weighting["name"]
+        return (
+            run.model.get("architecture", "hard") == "hard"
+            and run.model.get("trunk", "mlp") == "mlp"
+            and run.aux is None
+            and run.track is None
+            and weighting not in UNSUPPORTED
+        )
+
+
+def side_by_side(configs: Mapping[tuple, RunConfig], seed_at: int) -> dict[tuple, SeedsConfig]:
+    """``configs`` keyed by tuples whose ``seed_at``-th entry is the seed, grouped into one
+    :class:`SeedsConfig` per key without it (first appearance first, the seeds in their order)."""
+    grouped: dict[tuple, list[RunConfig]] = {}
+    for key, config in configs.items():
+        grouped.setdefault(key[:seed_at] + key[seed_at + 1 :], []).append(config)
+    return {key: SeedsConfig(tuple(runs)) for key, runs in grouped.items()}
+
+
+def _unseeded(d: dict[str, Any]) -> dict[str, Any]:
+    return {**d, "seed": None, "data": {**d["data"], "seed": None}}
+
+
+def train_and_evaluate_seeds(config: SeedsConfig) -> pd.DataFrame:
+    """Every seed's run of ``config``, with a ``seed`` column: the rows :func:`train_and_evaluate` gives
+    each. Side by side as one stack (:func:`~mtlkit.stacked.fit_seeds`, each seed as its own run would
+    end, to float rounding) where :meth:`SeedsConfig.stackable`, else one after another."""
+    if not config.stackable():
+        return pd.concat([train_and_evaluate(r).assign(seed=r.seed) for r in config.runs], ignore_index=True)
+    built = [_built(r) for r in config.runs]
+    hists = fit_seeds(
+        [m for _, m in built],
+        [d for d, _ in built],
+        seeds=[int(r.seed) for r in config.runs],
+        **asdict(config.runs[0].fit),
+    )
+    return pd.concat(
+        [_rows(m, m, d, h).assign(seed=r.seed) for r, (d, m), h in zip(config.runs, built, hists)],
+        ignore_index=True,
+    )
 
 
 def tracking_overhead(config: RunConfig, repeats: int = 1) -> tuple[float, float]:
