@@ -81,7 +81,11 @@ def min_norm_weights(gram: Tensor) -> Tensor:
     tensor([1., 0.])
     >>> g = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]); min_norm_weights(g @ g.T)
     tensor([0.5000, 0.0000, 0.5000])
+
+    A stack of Gram matrices ``(S, T, T)`` gives the ``(S, T)`` weights of each.
     """
+    if gram.dim() == 3:
+        return torch.stack([min_norm_weights(g) for g in gram.detach().double().cpu()])
     M = gram.detach().double().cpu().numpy()
     T = len(M)
     if not np.isfinite(M).all():

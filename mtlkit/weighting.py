@@ -36,28 +36,43 @@ from mtlkit.lookahead import at_next_step, best_update, check_lookahead, task_ja
 from mtlkit.min_norm import min_norm_weights
 
 
-def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
+def combined(w: Tensor, grads: Tensor) -> Tensor:
+    """``sum_t w_t g_t``: ``(T,)`` weights and ``(T, P)`` gradients, or a stack ``(S, T)`` and ``(S, T, P)``."""
+    return w @ grads if w.dim() == 1 else (w.unsqueeze(-2) @ grads).squeeze(-2)
+
+
+def pcgrad(grads: Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None) -> Tensor:
     """PCGrad (Yu et al. 2020, arXiv 2001.06782): project each task gradient off the others it conflicts with.
 
     For each task ``i`` (and, in random order, each other task ``j``), if ``g_i . g_j < 0`` remove from
     ``g_i`` its component along ``g_j``; return the sum of the projected gradients. As in the paper,
     the projections use the *original* ``g_j``; the order comes from ``generator``. Every projected
     gradient is a combination of the originals, so the projections are done on their Gram matrix.
+    A stack ``(S, T, P)`` of ``S`` networks' gradients takes one generator per network (each draws its
+    orders as alone) and gives the ``(S, P)`` updates, the projections vectorised over the stack.
 
     Examples
     --------
     >>> pcgrad(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))
     tensor([0.5000, 1.5000])
     """
-    T = len(grads)
-    gram = (grads @ grads.T).double().cpu().numpy()  # every dot product PCGrad needs, computed once
-    coef = np.eye(T)  # projected g_i = coef[i] @ grads: the projections work on T x T numbers, not on P
+    stack = grads if grads.dim() == 3 else grads[None]
+    gens = list(generator) if grads.dim() == 3 else [generator]
+    S, T = stack.shape[:2]
+    gram = (stack @ stack.mT).double().cpu().numpy()  # every dot product PCGrad needs, computed once
+    # each network's random orders, drawn as the loop below would draw them one task at a time
+    orders = np.array([[torch.randperm(T, generator=g).tolist() for _ in range(T)] for g in gens])
+    coef = np.tile(np.eye(T), (S, 1, 1))  # projected g_i = coef[i] @ grads: T x T numbers, not P
+    rows = np.arange(S)
     for i in range(T):
-        for j in torch.randperm(T, generator=generator).tolist():
-            dot = coef[i] @ gram[:, j]
-            if j != i and dot < 0:
-                coef[i, j] -= dot / max(gram[j, j], 1e-20)
-    return torch.from_numpy(coef.sum(0)).to(grads) @ grads
+        for k in range(T):
+            j = orders[:, i, k]
+            dot = np.einsum("st,st->s", coef[:, i], gram[rows, :, j])
+            conflict = (j != i) & (dot < 0)
+            step = dot / np.maximum(gram[rows, j, j], 1e-20)
+            coef[rows[conflict], i, j[conflict]] -= step[conflict]
+    w = torch.from_numpy(coef.sum(1)).to(grads)
+    return combined(w[0], grads) if grads.dim() == 2 else combined(w, grads)
 
 
 class Weighting(nn.Module):
@@ -112,17 +127,24 @@ class GradientWeighting(Weighting):
     def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor]) -> Tensor:
         if not shared:
             return super().backward(losses, shared, specific)
-        params, T = [*shared, *specific], len(losses)
-        jac = [None if g is None else g.detach().flatten(1) for g in task_jacobian(losses, params, False)]
+        # losses (T,), or (S, T) for S stacked networks whose parameters are (S, ...): each network's
+        # gradients, shaped (T, P) or (S, T, P), come from the same one batched backward pass
+        params, lead = [*shared, *specific], losses.dim() - 1
+        jac = [
+            None if g is None else g.detach().movedim(0, lead).flatten(lead + 1)
+            for g in task_jacobian(losses, params, False)
+        ]
+        size = [p.numel() // max(1, losses[..., 0].numel()) for p in params]
         grads = torch.cat(
-            [losses.new_zeros(T, p.numel()) if g is None else g for p, g in zip(shared, jac)], 1
+            [losses.new_zeros(*losses.shape, n) if g is None else g for n, g in zip(size[: len(shared)], jac)],
+            -1,
         )
         w, update = self.combine(grads, losses.detach())
-        for p, chunk in zip(shared, update.split([p.numel() for p in shared])):
-            p.grad = chunk.view_as(p).clone()
+        for p, chunk in zip(shared, update.split(size[: len(shared)], -1)):
+            p.grad = chunk.reshape(p.shape).clone()
         for p, g in zip(specific, jac[len(shared) :]):
             if g is not None:  # a parameter no loss reaches keeps no gradient, as after a backward pass
-                p.grad = ((w if self.weighted_heads else torch.ones_like(w)) @ g).view_as(p)
+                p.grad = combined(w if self.weighted_heads else torch.ones_like(w), g).view_as(p)
         return w
 
 
@@ -190,7 +212,7 @@ class DWA(Weighting):
         if len(self.history) < 2:
             return torch.ones_like(losses)
         r = (self.history[-1] / self.history[-2].clamp_min(1e-12)).to(losses)
-        return len(losses) * torch.softmax(r / self.temperature, dim=0)
+        return losses.shape[-1] * torch.softmax(r / self.temperature, dim=-1)
 
     def epoch_end(self, train_losses: Tensor) -> None:
         self.history = [*self.history[-1:], train_losses.detach().cpu()]
@@ -221,16 +243,16 @@ class GradNorm(GradientWeighting):
         return self.w.clone()
 
     def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
-        w, norms = self.w.clone(), grads.norm(dim=1)
+        w, norms = self.w.clone(), grads.norm(dim=-1)
         if self.initial is None:
             self.initial = losses.clamp_min(1e-12)
         rate = losses / self.initial
-        rate = rate / rate.mean()
+        rate = rate / rate.mean(-1, keepdim=True)
         G = w * norms
-        target = G.mean() * rate.pow(self.alpha)
+        target = G.mean(-1, keepdim=True) * rate.pow(self.alpha)
         new = (w - self.lr * torch.sign(G - target) * norms).clamp_min(1e-3)
-        self.w.copy_(new * len(new) / new.sum())
-        return w, w @ grads
+        self.w.copy_(new * new.shape[-1] / new.sum(-1, keepdim=True))
+        return w, combined(w, grads)
 
 
 class PCGrad(GradientWeighting):
@@ -254,8 +276,8 @@ class MGDA(GradientWeighting):
     weighted_heads = False
 
     def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
-        w = len(losses) * min_norm_weights(grads @ grads.T).to(grads)
-        return w, w @ grads
+        w = losses.shape[-1] * min_norm_weights(grads @ grads.mT).to(grads)
+        return w, combined(w, grads)
 
 
 class ITMTL(GradientWeighting):
