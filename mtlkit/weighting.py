@@ -25,6 +25,7 @@ mgda       multiple-gradient descent (min-norm point, exact gradients)  Sener & 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -32,13 +33,8 @@ import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.lookahead import at_next_step, best_update, check_lookahead, task_jacobian
+from mtlkit.lookahead import at_next_step, best_update, check_lookahead, combined, task_jacobian
 from mtlkit.min_norm import min_norm_weights
-
-
-def combined(w: Tensor, grads: Tensor) -> Tensor:
-    """``sum_t w_t g_t``: ``(T,)`` weights and ``(T, P)`` gradients, or a stack ``(S, T)`` and ``(S, T, P)``."""
-    return w @ grads if w.dim() == 1 else (w.unsqueeze(-2) @ grads).squeeze(-2)
 
 
 def pcgrad(grads: Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None) -> Tensor:
@@ -48,29 +44,23 @@ def pcgrad(grads: Tensor, generator: torch.Generator | Sequence[torch.Generator]
     ``g_i`` its component along ``g_j``; return the sum of the projected gradients. As in the paper,
     the projections use the *original* ``g_j``; the order comes from ``generator``. Every projected
     gradient is a combination of the originals, so the projections are done on their Gram matrix.
-    A stack ``(S, T, P)`` of ``S`` networks' gradients takes one generator per network (each draws its
-    orders as alone) and gives the ``(S, P)`` updates, the projections vectorised over the stack.
+    A stack ``(S, T, P)`` takes one generator per network and gives its ``(S, P)`` updates.
 
     Examples
     --------
     >>> pcgrad(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))
     tensor([0.5000, 1.5000])
     """
-    stack = grads if grads.dim() == 3 else grads[None]
-    gens = list(generator) if grads.dim() == 3 else [generator]
+    stack, gens = (grads, list(generator)) if grads.dim() == 3 else (grads[None], [generator])
     S, T = stack.shape[:2]
     gram = (stack @ stack.mT).double().cpu().numpy()  # every dot product PCGrad needs, computed once
-    # each network's random orders, drawn as the loop below would draw them one task at a time
     orders = np.array([[torch.randperm(T, generator=g).tolist() for _ in range(T)] for g in gens])
-    coef = np.tile(np.eye(T), (S, 1, 1))  # projected g_i = coef[i] @ grads: T x T numbers, not P
-    rows = np.arange(S)
-    for i in range(T):
-        for k in range(T):
-            j = orders[:, i, k]
-            dot = np.einsum("st,st->s", coef[:, i], gram[rows, :, j])
-            conflict = (j != i) & (dot < 0)
-            step = dot / np.maximum(gram[rows, j, j], 1e-20)
-            coef[rows[conflict], i, j[conflict]] -= step[conflict]
+    coef, rows = np.tile(np.eye(T), (S, 1, 1)), np.arange(S)  # projected g_i = coef[i] @ grads
+    for i, k in itertools.product(range(T), range(T)):  # task i, its k-th other task j, every network
+        j = orders[:, i, k]
+        dot = np.einsum("st,st->s", coef[:, i], gram[rows, :, j])
+        c = (j != i) & (dot < 0)  # the conflicting ones
+        coef[rows[c], i, j[c]] -= dot[c] / np.maximum(gram[rows[c], j[c], j[c]], 1e-20)
     w = torch.from_numpy(coef.sum(1)).to(grads)
     return combined(w[0], grads) if grads.dim() == 2 else combined(w, grads)
 
@@ -127,20 +117,15 @@ class GradientWeighting(Weighting):
     def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor]) -> Tensor:
         if not shared:
             return super().backward(losses, shared, specific)
-        # losses (T,), or (S, T) for S stacked networks whose parameters are (S, ...): each network's
-        # gradients, shaped (T, P) or (S, T, P), come from the same one batched backward pass
-        params, lead = [*shared, *specific], losses.dim() - 1
-        jac = [
-            None if g is None else g.detach().movedim(0, lead).flatten(lead + 1)
-            for g in task_jacobian(losses, params, False)
-        ]
-        size = [p.numel() // max(1, losses[..., 0].numel()) for p in params]
+        # losses (T,), or (S, T) for S stacked networks with (S, ...) parameters: (T, P) or (S, T, P) grads
+        n, jac = losses.dim(), task_jacobian(losses, [*shared, *specific], False)
+        jac = [g if g is None else g.detach().movedim(0, n - 1).flatten(n) for g in jac]
+        size = [p.numel() // losses[..., 0].numel() for p in shared]
         grads = torch.cat(
-            [losses.new_zeros(*losses.shape, n) if g is None else g for n, g in zip(size[: len(shared)], jac)],
-            -1,
+            [losses.new_zeros(*losses.shape, m) if g is None else g for m, g in zip(size, jac)], -1
         )
         w, update = self.combine(grads, losses.detach())
-        for p, chunk in zip(shared, update.split(size[: len(shared)], -1)):
+        for p, chunk in zip(shared, update.split(size, -1)):
             p.grad = chunk.reshape(p.shape).clone()
         for p, g in zip(specific, jac[len(shared) :]):
             if g is not None:  # a parameter no loss reaches keeps no gradient, as after a backward pass
