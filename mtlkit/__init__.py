@@ -16,7 +16,7 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
     4 train       fit, fit_many, evaluate; stacked (fit_seeds: many seeds of one configuration at once)
     3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), tracking
                   (transference recorded over training, on any model), weighting, min_norm (MGDA's
-                  exact min-norm weights)
+                  exact min-norm weights, PCGrad's projections)
     2 data/ models/  task environments -> MultiTaskData; x -> {task: output} networks
     1 foundations progress, results (atomic writes, hashes), stats (intervals, claims), seeding,
                   metrics, tables (tidy-table accessors), guard (a kernel of `mtlkit run` dies with it),

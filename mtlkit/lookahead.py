@@ -77,11 +77,6 @@ def task_jacobian(losses: Tensor, params: Sequence[Tensor], retain_graph: bool =
     )
 
 
-def combined(w: Tensor, grads: Tensor) -> Tensor:
-    """``sum_t w_t g_t``: ``(T,)`` weights and ``(T, P)`` gradients, or a stack ``(S, T)`` and ``(S, T, P)``."""
-    return w @ grads if w.dim() == 1 else (w.unsqueeze(-2) @ grads).squeeze(-2)
-
-
 def task_gradients(losses: Tensor, shared: Sequence[Tensor], retain_graph: bool = True) -> Tensor:
     """The ``(T, P)`` matrix of each task loss's gradient w.r.t. the flattened ``shared`` parameters (zeros
     where a loss does not reach a parameter); see :func:`task_jacobian`."""

@@ -25,44 +25,14 @@ mgda       multiple-gradient descent (min-norm point, exact gradients)  Sener & 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.lookahead import at_next_step, best_update, check_lookahead, combined, task_jacobian
-from mtlkit.min_norm import min_norm_weights
-
-
-def pcgrad(grads: Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None) -> Tensor:
-    """PCGrad (Yu et al. 2020, arXiv 2001.06782): project each task gradient off the others it conflicts with.
-
-    For each task ``i`` (and, in random order, each other task ``j``), if ``g_i . g_j < 0`` remove from
-    ``g_i`` its component along ``g_j``; return the sum of the projected gradients. As in the paper,
-    the projections use the *original* ``g_j``; the order comes from ``generator``. Every projected
-    gradient is a combination of the originals, so the projections are done on their Gram matrix.
-    A stack ``(S, T, P)`` takes one generator per network and gives its ``(S, P)`` updates.
-
-    Examples
-    --------
-    >>> pcgrad(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))
-    tensor([0.5000, 1.5000])
-    """
-    stack, gens = (grads, list(generator)) if grads.dim() == 3 else (grads[None], [generator])
-    S, T = stack.shape[:2]
-    gram = (stack @ stack.mT).double().cpu().numpy()  # every dot product PCGrad needs, computed once
-    orders = np.array([[torch.randperm(T, generator=g).tolist() for _ in range(T)] for g in gens])
-    coef, rows = np.tile(np.eye(T), (S, 1, 1)), np.arange(S)  # projected g_i = coef[i] @ grads
-    for i, k in itertools.product(range(T), range(T)):  # task i, its k-th other task j, every network
-        j = orders[:, i, k]
-        dot = np.einsum("st,st->s", coef[:, i], gram[rows, :, j])
-        c = (j != i) & (dot < 0)  # the conflicting ones
-        coef[rows[c], i, j[c]] -= dot[c] / np.maximum(gram[rows[c], j[c], j[c]], 1e-20)
-    w = torch.from_numpy(coef.sum(1)).to(grads)
-    return combined(w[0], grads) if grads.dim() == 2 else combined(w, grads)
+from mtlkit.lookahead import at_next_step, best_update, check_lookahead, task_jacobian
+from mtlkit.min_norm import combined, min_norm_weights, pcgrad
 
 
 class Weighting(nn.Module):
@@ -120,11 +90,19 @@ class GradientWeighting(Weighting):
         # losses (T,), or (S, T) for S stacked networks with (S, ...) parameters: (T, P) or (S, T, P) grads
         n, jac = losses.dim(), task_jacobian(losses, [*shared, *specific], False)
         jac = [g if g is None else g.detach().movedim(0, n - 1).flatten(n) for g in jac]
+        return self.step(losses.detach(), shared, specific, jac)
+
+    def step(
+        self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor], jac: list[Tensor | None]
+    ) -> Tensor:
+        """Set every parameter's gradient from ``jac``, each task's flat gradient of each parameter of
+        ``[*shared, *specific]`` (``(T, P_p)``, or ``(S, T, P_p)`` for stacked networks; ``None`` where no
+        loss reaches it); return the weights."""
         size = [p.numel() // losses[..., 0].numel() for p in shared]
         grads = torch.cat(
             [losses.new_zeros(*losses.shape, m) if g is None else g for m, g in zip(size, jac)], -1
         )
-        w, update = self.combine(grads, losses.detach())
+        w, update = self.combine(grads, losses)
         for p, chunk in zip(shared, update.split(size, -1)):
             p.grad = chunk.reshape(p.shape).clone()
         for p, g in zip(specific, jac[len(shared) :]):
