@@ -27,7 +27,7 @@ from mtlkit.data.base import MultiTaskData, TaskSpec
 from mtlkit.losses import member_loss
 from mtlkit.models.batched import StackedNetworks
 from mtlkit.train import COLUMNS, _optimizer
-from mtlkit.weighting import Weighting, make_weighting
+from mtlkit.weighting import GradientWeighting, Weighting, make_weighting
 
 UNSUPPORTED = ("itmtl",)
 """Weightings :func:`fit_seeds` cannot stack (IT-MTL's lookahead reads one model and its optimizer)."""
@@ -81,10 +81,51 @@ def _compact(
             setattr(combiner, name, _take(value, keep))
 
 
-def _losses(stack: StackedNetworks, tasks: Sequence[TaskSpec], x: Tensor, y: dict[str, Tensor]) -> Tensor:
-    """The ``(S, T)`` task losses of every seed's network on its own batch."""
-    out = stack(x)
-    return torch.stack([member_loss(t, out[t.name], y[t.name]) for t in tasks], 1)
+def _losses(
+    stack: StackedNetworks, tasks: Sequence[TaskSpec], x: Tensor, y: dict[str, Tensor], trunk_grad: bool
+) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """The ``(S, T)`` task losses of every seed's network on its own batch, the trunk's activations and
+    the heads' outputs. Without ``trunk_grad`` the trunk runs without a graph (:func:`_task_jacobian`
+    backpropagates through it by hand) and the heads read its output as a leaf."""
+    acts = [x]
+    with torch.set_grad_enabled(trunk_grad):
+        for layer in stack.trunk.layers:
+            acts.append(torch.relu(layer(acts[-1])))
+    z = acts[-1] if trunk_grad else acts[-1].requires_grad_()
+    outs = [stack.heads[t.name](z) for t in tasks]
+    return torch.stack([member_loss(t, o, y[t.name]) for t, o in zip(tasks, outs)], 1), acts, outs
+
+
+def _task_jacobian(
+    stack: StackedNetworks, losses: Tensor, acts: list[Tensor], outs: list[Tensor]
+) -> tuple[Tensor, list[Tensor]]:
+    """Each task's gradients: ``(S, T, P)`` of the flattened trunk, ``(S, T, P_i)`` of each head parameter
+    (see :meth:`~mtlkit.weighting.GradientWeighting.step`). The heads' and each task's gradient at the
+    trunk's output come from one backward pass (a head reaches only its own task's loss); the trunk's
+    are backpropagated by hand, the ``T`` tasks folded into the columns of each batched matmul: the same
+    numbers as a batched backward pass, without its ``T``-fold copies of every operand."""
+    heads = list(stack.heads.parameters())
+    grads = torch.autograd.grad(losses.sum(), [*outs, *heads])
+    S, T = losses.shape
+    delta = torch.stack([g @ h.weight.detach().mT for g, h in zip(grads[:T], stack.heads.values())], 2)
+    sizes = [p[0].numel() for p in stack.trunk.parameters()]
+    jac, end = losses.new_empty(S, T, sum(sizes)), sum(sizes)
+    for i in range(len(acts) - 1, 0, -1):  # delta: (S, B, T, width), each task's gradient at layer i
+        layer, a = stack.trunk.layers[i - 1], acts[i - 1]
+        d = delta * (acts[i] > 0).unsqueeze(2)  # through the ReLU
+        (B, b), start = d.shape[1::2], end - sizes[2 * i - 1] - sizes[2 * i - 2]
+        gw = torch.bmm(a.mT, d.view(S, B, T * b)).view(S, -1, T, b).transpose(1, 2)
+        jac[..., start : end - b].view(S, T, -1, b).copy_(gw)
+        jac[..., end - b : end] = d.sum(1)
+        end = start
+        if i > 1:
+            delta = torch.bmm(d.view(S, B * T, b), layer.weight.detach().mT).view(S, B, T, -1)
+    head_jac = []
+    for t in range(T):  # head t's gradient is task t's alone
+        for g in grads[T + 2 * t : T + 2 * t + 2]:
+            head_jac.append(losses.new_zeros(S, T, g[0].numel()))
+            head_jac[-1][:, t] = g.flatten(1)
+    return jac, head_jac
 
 
 @torch.no_grad()
@@ -196,6 +237,7 @@ def fit_seeds(
     combiner = make_weighting(tasks=tasks, generator=gens, **spec)
     _widen(combiner, S)
     combiner.to(X["train"].device)
+    by_hand = isinstance(combiner, GradientWeighting)  # the task Jacobian by :func:`_task_jacobian`
     opt = _optimizer(optimizer, [*stack.parameters(), *combiner.parameters()], lr, weight_decay)
     alive = list(range(S))  # the seeds in the stack, in stack order
     best = torch.full((S,), math.inf)
@@ -226,8 +268,12 @@ def fit_seeds(
             while alive:
                 who = torch.tensor(alive, device=perms.device)[:, None]
                 idx = perms[:, i : i + batch_size]
-                losses = _losses(
-                    stack, tasks, X["train"][who, idx], {t: y[who, idx] for t, y in Y["train"].items()}
+                losses, acts, outs = _losses(
+                    stack,
+                    tasks,
+                    X["train"][who, idx],
+                    {t: y[who, idx] for t, y in Y["train"].items()},
+                    not by_hand,
                 )
                 bad = (~torch.isfinite(losses).all(1)).nonzero()[:, 0].tolist()
                 if not bad:
@@ -244,7 +290,13 @@ def fit_seeds(
                 break
             for q in opt.param_groups[0]["params"]:
                 q.grad = None
-            w = combiner.backward(losses, list(stack.trunk.parameters()), list(stack.heads.parameters()))
+            shared, specific = list(stack.trunk.parameters()), list(stack.heads.parameters())
+            if by_hand:
+                w = combiner.step(
+                    losses.detach(), shared, specific, *_task_jacobian(stack, losses, acts, outs)
+                )
+            else:
+                w = combiner.backward(losses, shared, specific)
             opt.step()
             sums += torch.stack([losses.detach(), w.detach()], -1).cpu()
             steps += 1

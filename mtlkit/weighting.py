@@ -90,22 +90,27 @@ class GradientWeighting(Weighting):
         # losses (T,), or (S, T) for S stacked networks with (S, ...) parameters: (T, P) or (S, T, P) grads
         n, jac = losses.dim(), task_jacobian(losses, [*shared, *specific], False)
         jac = [g if g is None else g.detach().movedim(0, n - 1).flatten(n) for g in jac]
-        return self.step(losses.detach(), shared, specific, jac)
-
-    def step(
-        self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor], jac: list[Tensor | None]
-    ) -> Tensor:
-        """Set every parameter's gradient from ``jac``, each task's flat gradient of each parameter of
-        ``[*shared, *specific]`` (``(T, P_p)``, or ``(S, T, P_p)`` for stacked networks; ``None`` where no
-        loss reaches it); return the weights."""
         size = [p.numel() // losses[..., 0].numel() for p in shared]
         grads = torch.cat(
             [losses.new_zeros(*losses.shape, m) if g is None else g for m, g in zip(size, jac)], -1
         )
+        return self.step(losses.detach(), shared, specific, grads, jac[len(shared) :])
+
+    def step(
+        self,
+        losses: Tensor,
+        shared: Sequence[Tensor],
+        specific: Sequence[Tensor],
+        grads: Tensor,
+        heads: Sequence[Tensor | None],
+    ) -> Tensor:
+        """Set every parameter's gradient from each task's gradients: ``grads`` of the flattened
+        ``shared`` parameters (``(T, P)``, or ``(S, T, P)`` for stacked networks), ``heads[i]`` of
+        ``specific[i]`` (``(T, P_i)`` or ``(S, T, P_i)``; ``None`` where no loss reaches it). Returns the weights."""
         w, update = self.combine(grads, losses)
-        for p, chunk in zip(shared, update.split(size, -1)):
+        for p, chunk in zip(shared, update.split([p.numel() // losses[..., 0].numel() for p in shared], -1)):
             p.grad = chunk.reshape(p.shape).clone()
-        for p, g in zip(specific, jac[len(shared) :]):
+        for p, g in zip(specific, heads):
             if g is not None:  # a parameter no loss reaches keeps no gradient, as after a backward pass
                 p.grad = combined(w if self.weighted_heads else torch.ones_like(w), g).view_as(p)
         return w
