@@ -220,14 +220,11 @@ def fit_seeds(
     if any(d.tasks != tasks or d.n("train") != datas[0].n("train") for d in datas):
         raise ValueError("every seed's data needs the same tasks and sizes")
 
-    def stacked(
-        get: Callable[[MultiTaskData], Tensor],
-    ) -> Tensor:  # (S, N, ...) without a copy when all seeds share the data
-        return (
-            get(datas[0]).expand(S, *get(datas[0]).shape)
-            if datas[0] is datas[-1]
-            else torch.stack([get(d) for d in datas])
-        )
+    shared_data = all(d is datas[0] for d in datas)
+
+    def stacked(get: Callable[[MultiTaskData], Tensor]) -> Tensor:  # (S, N, ...), a view if data is shared
+        first = get(datas[0])
+        return first.expand(S, *first.shape) if shared_data else torch.stack([get(d) for d in datas])
 
     X = {s: stacked(lambda d, s=s: d.x[s].flatten(1)) for s in ("train", "val")}
     Y = {s: {t.name: stacked(lambda d, s=s, t=t: d.y[s][t.name]) for t in tasks} for s in ("train", "val")}
@@ -260,6 +257,8 @@ def fit_seeds(
 
     stack.train()
     for epoch in range(1, epochs + 1):
+        if not alive:  # every seed stopped
+            break
         perms = torch.stack([torch.randperm(n, generator=g) for g in combiner.generator]).to(
             X["train"].device
         )
@@ -300,7 +299,7 @@ def fit_seeds(
             opt.step()
             sums += torch.stack([losses.detach(), w.detach()], -1).cpu()
             steps += 1
-        if not alive:
+        if not alive:  # every seed diverged
             break
         combiner.epoch_end(sums[..., 0] / steps)
         who = torch.tensor(alive, device=X["val"].device)

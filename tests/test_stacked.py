@@ -100,3 +100,13 @@ def test_fit_seeds_refuses_what_it_cannot_stack():
         fit_seeds(models, datas, seeds=[0], epochs=1, weighting="itmtl")
     with pytest.raises(ValueError, match="one seed"):
         fit_seeds(models, datas, seeds=[0, 1], epochs=1)
+
+
+def test_the_stack_ends_when_every_seed_has_stopped():
+    datas, models = _runs([0, 1])
+    separate = copy.deepcopy(models)
+    kw = {"epochs": 40, "lr": 0.05, "patience": 1}
+    hists = fit_seeds(models, datas, seeds=[0, 1], **kw)
+    assert all(h.epoch.max() < kw["epochs"] for h in hists)
+    for k in (0, 1):
+        _assert_same(models[k], hists[k], separate[k], fit(separate[k], datas[k], seed=k, **kw))
