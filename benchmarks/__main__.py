@@ -1,9 +1,10 @@
 """``python -m benchmarks``: run every benchmark and write ``results/benchmarks/*.csv``."""
 
-from benchmarks import figure, grouping, peers, sweep, training, transference
+from benchmarks import figure, grouping, peers, seeds, sweep, training, transference
 
 if __name__ == "__main__":
     training.main()
+    seeds.main()
     grouping.main()
     transference.main()
     sweep.main()

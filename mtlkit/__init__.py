@@ -13,10 +13,10 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
     5 methods     grouping (searches), selection (score tables), transference, surrogates (subset losses
                   estimated without training them; a grouping program), fronts, agent, multitasking:
                   the papers' algorithms, no I/O
-    4 train       fit, fit_many, evaluate
+    4 train       fit, fit_many, evaluate; stacked (fit_seeds: many seeds of one configuration at once)
     3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), tracking
                   (transference recorded over training, on any model), weighting, min_norm (MGDA's
-                  exact min-norm weights)
+                  exact min-norm weights, PCGrad's projections)
     2 data/ models/  task environments -> MultiTaskData; x -> {task: output} networks
     1 foundations progress, results (atomic writes, hashes), stats (intervals, claims), seeding,
                   metrics, tables (tidy-table accessors), guard (a kernel of `mtlkit run` dies with it),
@@ -32,7 +32,7 @@ LAYERS: dict[str, int] = {
     ),
     **dict.fromkeys(("data", "models"), 2),
     **dict.fromkeys(("losses", "lookahead", "tracking", "weighting", "min_norm"), 3),
-    "train": 4,
+    **dict.fromkeys(("train", "stacked"), 4),
     **dict.fromkeys(
         ("grouping", "selection", "transference", "surrogates", "fronts", "agent", "multitasking"), 5
     ),

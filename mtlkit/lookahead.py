@@ -59,8 +59,12 @@ def check_lookahead(step: str, lr: float | None, who: str) -> None:
 def task_jacobian(losses: Tensor, params: Sequence[Tensor], retain_graph: bool = True) -> list[Tensor | None]:
     """Each task loss's gradient w.r.t. each of ``params``: a ``(T, *p.shape)`` tensor per parameter, or
     ``None`` for a parameter no loss reaches. One batched backward pass (``is_grads_batched``); with
-    ``retain_graph`` the graph is kept for an update that follows."""
-    eye = torch.eye(len(losses), device=losses.device, dtype=losses.dtype)
+    ``retain_graph`` the graph is kept for an update that follows. ``losses`` may be ``(S, T)``, the
+    losses of ``S`` stacked networks with disjoint parameters: then the gradient of ``losses[:, t].sum()``
+    is every network's task-``t`` gradient at once, ``(T, *p.shape)`` per stacked parameter."""
+    T = losses.shape[-1]
+    eye = torch.eye(T, device=losses.device, dtype=losses.dtype)
+    eye = eye.view(T, *[1] * (losses.dim() - 1), T).expand(T, *losses.shape)
     return list(
         torch.autograd.grad(
             losses,

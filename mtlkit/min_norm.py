@@ -1,4 +1,6 @@
-"""The exact min-norm point of MGDA: convex task weights whose combined gradient is shortest.
+"""How task gradients are combined, on their Gram matrix: MGDA's exact min-norm point, PCGrad's projections.
+
+MGDA's min-norm point: convex task weights whose combined gradient is shortest.
 
 Given the Gram matrix ``M = G G^T`` of ``T`` task gradients (the rows of ``G``), find ``lam >= 0`` with
 ``sum(lam) = 1`` minimising ``lam^T M lam = |lam^T G|^2`` (Desideri 2012; Sener & Koltun 2018, arXiv
@@ -8,6 +10,9 @@ exact minimiser (up to float64 rounding), where Frank-Wolfe only creeps towards 
 """
 
 from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -81,7 +86,11 @@ def min_norm_weights(gram: Tensor) -> Tensor:
     tensor([1., 0.])
     >>> g = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]); min_norm_weights(g @ g.T)
     tensor([0.5000, 0.0000, 0.5000])
+
+    A stack of Gram matrices ``(S, T, T)`` gives the ``(S, T)`` weights of each.
     """
+    if gram.dim() == 3:
+        return torch.stack([min_norm_weights(g) for g in gram.detach().double().cpu()])
     M = gram.detach().double().cpu().numpy()
     T = len(M)
     if not np.isfinite(M).all():
@@ -97,4 +106,37 @@ def min_norm_weights(gram: Tensor) -> Tensor:
     return torch.tensor(_wolfe(M, TOL), dtype=torch.float32)
 
 
-__all__ = ["min_norm_weights"]
+def combined(w: Tensor, grads: Tensor) -> Tensor:
+    """``sum_t w_t g_t``: ``(T,)`` weights and ``(T, P)`` gradients, or a stack ``(S, T)`` and ``(S, T, P)``."""
+    return w @ grads if w.dim() == 1 else (w.unsqueeze(-2) @ grads).squeeze(-2)
+
+
+def pcgrad(grads: Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None) -> Tensor:
+    """PCGrad (Yu et al. 2020, arXiv 2001.06782): project each task gradient off the others it conflicts with.
+
+    For each task ``i`` (and, in random order, each other task ``j``), if ``g_i . g_j < 0`` remove from
+    ``g_i`` its component along ``g_j``; return the sum of the projected gradients. As in the paper,
+    the projections use the *original* ``g_j``; the order comes from ``generator``. Every projected
+    gradient is a combination of the originals, so the projections are done on their Gram matrix.
+    A stack ``(S, T, P)`` takes one generator per network and gives its ``(S, P)`` updates.
+
+    Examples
+    --------
+    >>> pcgrad(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))
+    tensor([0.5000, 1.5000])
+    """
+    stack, gens = (grads, list(generator)) if grads.dim() == 3 else (grads[None], [generator])
+    S, T = stack.shape[:2]
+    gram = (stack @ stack.mT).double().cpu().numpy()  # every dot product PCGrad needs, computed once
+    orders = np.array([[torch.randperm(T, generator=g).tolist() for _ in range(T)] for g in gens])
+    coef, rows = np.tile(np.eye(T), (S, 1, 1)), np.arange(S)  # projected g_i = coef[i] @ grads
+    for i, k in itertools.product(range(T), range(T)):  # task i, its k-th other task j, every network
+        j = orders[:, i, k]
+        dot = np.einsum("st,st->s", coef[:, i], gram[rows, :, j])
+        c = (j != i) & (dot < 0)  # the conflicting ones
+        coef[rows[c], i, j[c]] -= dot[c] / np.maximum(gram[rows[c], j[c], j[c]], 1e-20)
+    w = torch.from_numpy(coef.sum(1)).to(grads)
+    return combined(w[0], grads) if grads.dim() == 2 else combined(w, grads)
+
+
+__all__ = ["combined", "min_norm_weights", "pcgrad"]

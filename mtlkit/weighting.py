@@ -27,37 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from mtlkit.data.base import TaskSpec
 from mtlkit.lookahead import at_next_step, best_update, check_lookahead, task_jacobian
-from mtlkit.min_norm import min_norm_weights
-
-
-def pcgrad(grads: Tensor, generator: torch.Generator | None = None) -> Tensor:
-    """PCGrad (Yu et al. 2020, arXiv 2001.06782): project each task gradient off the others it conflicts with.
-
-    For each task ``i`` (and, in random order, each other task ``j``), if ``g_i . g_j < 0`` remove from
-    ``g_i`` its component along ``g_j``; return the sum of the projected gradients. As in the paper,
-    the projections use the *original* ``g_j``; the order comes from ``generator``. Every projected
-    gradient is a combination of the originals, so the projections are done on their Gram matrix.
-
-    Examples
-    --------
-    >>> pcgrad(torch.tensor([[1.0, 0.0], [-1.0, 1.0]]))
-    tensor([0.5000, 1.5000])
-    """
-    T = len(grads)
-    gram = (grads @ grads.T).double().cpu().numpy()  # every dot product PCGrad needs, computed once
-    coef = np.eye(T)  # projected g_i = coef[i] @ grads: the projections work on T x T numbers, not on P
-    for i in range(T):
-        for j in torch.randperm(T, generator=generator).tolist():
-            dot = coef[i] @ gram[:, j]
-            if j != i and dot < 0:
-                coef[i, j] -= dot / max(gram[j, j], 1e-20)
-    return torch.from_numpy(coef.sum(0)).to(grads) @ grads
+from mtlkit.min_norm import combined, min_norm_weights, pcgrad
 
 
 class Weighting(nn.Module):
@@ -112,17 +87,32 @@ class GradientWeighting(Weighting):
     def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor]) -> Tensor:
         if not shared:
             return super().backward(losses, shared, specific)
-        params, T = [*shared, *specific], len(losses)
-        jac = [None if g is None else g.detach().flatten(1) for g in task_jacobian(losses, params, False)]
+        # losses (T,), or (S, T) for S stacked networks with (S, ...) parameters: (T, P) or (S, T, P) grads
+        n, jac = losses.dim(), task_jacobian(losses, [*shared, *specific], False)
+        jac = [g if g is None else g.detach().movedim(0, n - 1).flatten(n) for g in jac]
+        size = [p.numel() // losses[..., 0].numel() for p in shared]
         grads = torch.cat(
-            [losses.new_zeros(T, p.numel()) if g is None else g for p, g in zip(shared, jac)], 1
+            [losses.new_zeros(*losses.shape, m) if g is None else g for m, g in zip(size, jac)], -1
         )
-        w, update = self.combine(grads, losses.detach())
-        for p, chunk in zip(shared, update.split([p.numel() for p in shared])):
-            p.grad = chunk.view_as(p).clone()
-        for p, g in zip(specific, jac[len(shared) :]):
+        return self.step(losses.detach(), shared, specific, grads, jac[len(shared) :])
+
+    def step(
+        self,
+        losses: Tensor,
+        shared: Sequence[Tensor],
+        specific: Sequence[Tensor],
+        grads: Tensor,
+        heads: Sequence[Tensor | None],
+    ) -> Tensor:
+        """Set every parameter's gradient from each task's gradients: ``grads`` of the flattened
+        ``shared`` parameters (``(T, P)``, or ``(S, T, P)`` for stacked networks), ``heads[i]`` of
+        ``specific[i]`` (``(T, P_i)`` or ``(S, T, P_i)``; ``None`` where no loss reaches it). Returns the weights."""
+        w, update = self.combine(grads, losses)
+        for p, chunk in zip(shared, update.split([p.numel() // losses[..., 0].numel() for p in shared], -1)):
+            p.grad = chunk.reshape(p.shape).clone()
+        for p, g in zip(specific, heads):
             if g is not None:  # a parameter no loss reaches keeps no gradient, as after a backward pass
-                p.grad = ((w if self.weighted_heads else torch.ones_like(w)) @ g).view_as(p)
+                p.grad = combined(w if self.weighted_heads else torch.ones_like(w), g).view_as(p)
         return w
 
 
@@ -190,7 +180,7 @@ class DWA(Weighting):
         if len(self.history) < 2:
             return torch.ones_like(losses)
         r = (self.history[-1] / self.history[-2].clamp_min(1e-12)).to(losses)
-        return len(losses) * torch.softmax(r / self.temperature, dim=0)
+        return losses.shape[-1] * torch.softmax(r / self.temperature, dim=-1)
 
     def epoch_end(self, train_losses: Tensor) -> None:
         self.history = [*self.history[-1:], train_losses.detach().cpu()]
@@ -221,16 +211,16 @@ class GradNorm(GradientWeighting):
         return self.w.clone()
 
     def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
-        w, norms = self.w.clone(), grads.norm(dim=1)
+        w, norms = self.w.clone(), grads.norm(dim=-1)
         if self.initial is None:
             self.initial = losses.clamp_min(1e-12)
         rate = losses / self.initial
-        rate = rate / rate.mean()
+        rate = rate / rate.mean(-1, keepdim=True)
         G = w * norms
-        target = G.mean() * rate.pow(self.alpha)
+        target = G.mean(-1, keepdim=True) * rate.pow(self.alpha)
         new = (w - self.lr * torch.sign(G - target) * norms).clamp_min(1e-3)
-        self.w.copy_(new * len(new) / new.sum())
-        return w, w @ grads
+        self.w.copy_(new * new.shape[-1] / new.sum(-1, keepdim=True))
+        return w, combined(w, grads)
 
 
 class PCGrad(GradientWeighting):
@@ -254,8 +244,8 @@ class MGDA(GradientWeighting):
     weighted_heads = False
 
     def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
-        w = len(losses) * min_norm_weights(grads @ grads.T).to(grads)
-        return w, w @ grads
+        w = losses.shape[-1] * min_norm_weights(grads @ grads.mT).to(grads)
+        return w, combined(w, grads)
 
 
 class ITMTL(GradientWeighting):

@@ -34,6 +34,25 @@ class StackedNetworks(nn.Module):
         z = self.trunk(x)
         return {t: self.heads[t](z) for t in (tasks or self.heads.keys())}
 
+    @classmethod
+    def from_members(cls, models: Sequence[HardSharing], tasks: Sequence[TaskSpec]) -> StackedNetworks:
+        """The stack of ``models`` (the reverse of :meth:`member`): hard-sharing networks with an
+        :class:`~mtlkit.models.blocks.MLPTrunk` and one linear head per task of ``tasks``, alike in shape."""
+        linears = [[m for m in model.trunk.net if isinstance(m, nn.Linear)] for model in models]
+        first = linears[0]
+        if not first or any(len(model.heads[t.name]) != 1 for model in models for t in tasks):
+            raise ValueError("stacking needs MLP trunks and linear heads (hard sharing, no tower)")
+        stack = cls(len(models), first[0].in_features, tasks, first[0].out_features, len(first))
+        with torch.no_grad():
+            for i, (model, lins) in enumerate(zip(models, linears)):
+                for lin, bank in zip(lins, stack.trunk.layers, strict=True):
+                    bank.weight[i] = lin.weight.T
+                    bank.bias[i, 0] = lin.bias
+                for t in tasks:
+                    stack.heads[t.name].weight[i] = model.heads[t.name][0].weight.T
+                    stack.heads[t.name].bias[i, 0] = model.heads[t.name][0].bias
+        return stack
+
     def member(self, i: int, tasks: Sequence[str] | None = None) -> HardSharing:
         """Member ``i`` as an ordinary :class:`HardSharing` model with the same weights (heads for ``tasks``)."""
         specs = [t for t in self.tasks if tasks is None or t.name in tasks]
