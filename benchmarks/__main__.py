@@ -1,10 +1,15 @@
 """``python -m benchmarks``: run every benchmark and write ``results/benchmarks/*.csv``."""
 
-from benchmarks import figure, grouping, peers, seeds, sweep, training, transference
+from mtlkit.host import use_portable_kernels
+
+use_portable_kernels()  # before any arithmetic: the same kernels as every study's run (mtlkit.host)
+
+from benchmarks import efficiency, figure, grouping, peers, seeds, sweep, training, transference  # noqa: E402
 
 if __name__ == "__main__":
     training.main()
     seeds.main()
+    efficiency.main()
     grouping.main()
     transference.main()
     sweep.main()

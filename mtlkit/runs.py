@@ -243,12 +243,13 @@ class SeedsConfig:
 
     def stackable(self) -> bool:
         """Whether :func:`~mtlkit.stacked.fit_seeds` can train these runs as one stack: hard sharing with an
-        MLP trunk, no self-auxiliary towers, no tracking, a weighting it stacks."""
+        MLP trunk and linear heads, no self-auxiliary towers, no tracking, a weighting it stacks."""
         run = self.runs[0]
         weighting = run.fit.weighting if isinstance(run.fit.weighting, str) else run.fit.weighting["name"]
         return (
             run.model.get("architecture", "hard") == "hard"
             and run.model.get("trunk", "mlp") == "mlp"
+            and not run.model.get("tower")
             and run.aux is None
             and run.track is None
             and weighting not in UNSUPPORTED

@@ -112,3 +112,46 @@ def test_the_stack_ends_when_every_seed_has_stopped():
     assert all(h.epoch.max() < kw["epochs"] for h in hists)
     for k in (0, 1):
         _assert_same(models[k], hists[k], separate[k], fit(separate[k], datas[k], seed=k, **kw))
+
+
+def _run_config(seed, weighting="equal", trunk="mlp"):
+    from mtlkit.runs import FitConfig, RunConfig
+
+    return RunConfig(
+        seed=seed,
+        data={"name": "multidigits", "tasks": TASKS, "n_train": 300, "seed": seed},
+        model={"architecture": "hard", "trunk": trunk, "width": 32, "depth": 2},
+        fit=FitConfig(epochs=3, weighting=weighting, patience=1),
+    )
+
+
+@pytest.mark.parametrize("weighting", ["equal", "mgda"])
+def test_a_study_s_seeds_side_by_side_give_each_seed_s_own_rows(weighting):
+    """train_and_evaluate_seeds (what study 00's sweep runs) returns, for every seed, the rows its own
+    train_and_evaluate gives, to float rounding; a config it cannot stack runs seed by seed, exactly."""
+    from mtlkit.runs import SeedsConfig, side_by_side, train_and_evaluate, train_and_evaluate_seeds
+
+    configs = {(weighting, s, "shared"): _run_config(s, weighting) for s in SEEDS}
+    stacks = side_by_side(configs, seed_at=1)
+    assert list(stacks) == [(weighting, "shared")] and stacks[(weighting, "shared")].stackable()
+    rows = train_and_evaluate_seeds(stacks[(weighting, "shared")])
+    for s in SEEDS:
+        own = train_and_evaluate(configs[(weighting, s, "shared")])
+        mine = rows[rows.seed == s].drop(columns="seed").reset_index(drop=True)
+        assert (
+            (mine[["epoch", "split", "task", "metric"]] == own[["epoch", "split", "task", "metric"]])
+            .all()
+            .all()
+        )
+        assert abs(mine.value - own.value).max() < 1e-4
+    cnn = SeedsConfig(tuple(_run_config(s, trunk="cnn") for s in SEEDS[:2]))
+    assert not cnn.stackable()
+    rows = train_and_evaluate_seeds(cnn)
+    assert (
+        rows[rows.seed == 1]
+        .drop(columns="seed")
+        .reset_index(drop=True)
+        .equals(train_and_evaluate(cnn.runs[1]))
+    )
+    with pytest.raises(ValueError, match="seeds only"):
+        SeedsConfig((_run_config(0), _run_config(1, "mgda")))
