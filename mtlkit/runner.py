@@ -43,6 +43,12 @@ class LocalKernelManager(AsyncKernelManager):
     def _transport_default(self) -> str:
         return "ipc"
 
+    async def _async_interrupt_kernel(self) -> None:
+        # jupyter_client sends SIGINT before its shutdown request, and ipykernel then logs "ERROR |
+        # KeyboardInterrupt caught in kernel" after a notebook that ran to its end: nothing to interrupt then
+        if not self.shutting_down:
+            await super()._async_interrupt_kernel()
+
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         # The guard, not ipykernel's parent poller, ends an orphaned kernel (the poller would race it and
         # leave the workers). JPY_PARENT_PID = 1 turns the poller off without the stand-alone kernel's banner.

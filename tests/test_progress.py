@@ -2,8 +2,12 @@
 
 import io
 import json
+import re
+import subprocess
+import sys
 
 import pandas as pd
+import pytest
 
 from mtlkit.progress import PROGRESS_ENV, ProgressLine, clock, describe, report
 from mtlkit.sweep import run_sweep
@@ -70,3 +74,35 @@ def test_the_line_runs_beside_the_study_and_cleans_up(tmp_path):
             __import__("time").sleep(0.01)
     assert "s: runs 1/4 (25%)" in out.getvalue()
     assert not path.exists()
+
+
+@pytest.mark.notebook
+def test_a_successful_run_shows_its_progress_and_no_error(tmp_path):
+    """`mtlkit run` off a terminal: a progress line per tenth of the study's runs while it runs, then the
+    study's line; no "ERROR" (jupyter_client's interrupt before the shutdown request made ipykernel log
+    one after most runs) and no traceback."""
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mtlkit.cli",
+            "run",
+            "00",
+            "--mode",
+            "smoke",
+            "-p",
+            "seeds",
+            "2",
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert "ERROR" not in out and "Traceback" not in out, out
+    lines = [x for x in r.stdout.splitlines() if x.startswith("00_landscape: stacks ")]
+    assert lines and re.match(r"00_landscape: stacks (\d+)/\1 \(100%\)", lines[-1]), r.stdout
+    assert r.stdout.splitlines()[-1].startswith("00_landscape: ") and " s -> " in r.stdout.splitlines()[-1]
