@@ -16,16 +16,22 @@ def main() -> None:
     rows = []
     for path in sorted(OUT.glob("*.csv")):
         df = pd.read_csv(path)
+        if not {"speedup", "slowdown", "ratio"} & set(df.columns):
+            continue  # not a speed ratio (efficiency.csv: shares of sgemm's GFLOP/s)
         for _, r in df.iterrows():
             if pd.notna(r.get("speedup", float("nan"))):
                 ratio = r["speedup"]
             else:  # a time ratio, mtlkit / baseline (peers.csv calls it ratio)
                 ratio = 1 / (r["slowdown"] if pd.notna(r.get("slowdown", float("nan"))) else r["ratio"])
             parts = [
-                str(r[c]) for c in ("benchmark", "variant", "method", "peer") if c in r and pd.notna(r[c])
+                str(r[c])
+                for c in ("benchmark", "variant", "method", "peer", "weighting")
+                if c in r and pd.notna(r[c])
             ]
             parts += [
-                f"{c}={r[c]}" for c in ("n_tasks", "networks", "torch_threads") if c in r and pd.notna(r[c])
+                f"{c}={r[c]}"
+                for c in ("n_tasks", "networks", "torch_threads", "S")
+                if c in r and pd.notna(r[c])
             ]
             label = " | ".join(parts)
             rows.append({"label": label, "speedup": float(ratio)})

@@ -1,11 +1,15 @@
 """Intervals across seeds, and claims whose verdict is computed from the data.
 
 A :class:`Claim` states a direction ("shared beats separate") and carries the per-seed effects that
-test it. Its verdict is never typed in by hand:
+test it, and the smallest effect that matters, ``delta``, declared with its reason before the run. Its
+verdict is never typed in by hand (``docs/protocol.md`` states the rule once):
 
 * ``reproduced``   - the 95% interval of the effect lies entirely on the claimed side of the threshold;
 * ``contradicted`` - it lies entirely on the other side;
-* ``inconclusive`` - it contains the threshold (or there are too few seeds for an interval).
+* ``absent``       - neither, and the 90% interval lies inside ``(threshold - delta, threshold + delta)``:
+  two one-sided tests at 5% say the effect is smaller than anything that matters;
+* ``inconclusive`` - anything else (or too few seeds for an interval); the claim then says how many
+  seeds would detect ``delta`` at 80% power (:func:`seeds_needed`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ from scipy import stats as _st
 
 from mtlkit.tables import markdown_table
 
-Verdict = Literal["reproduced", "contradicted", "inconclusive"]
+Verdict = Literal["reproduced", "contradicted", "absent", "inconclusive"]
+VERDICTS: tuple[str, ...] = ("reproduced", "contradicted", "absent", "inconclusive")
+POWER = 0.80
+"""The power at which :func:`seeds_needed` sizes a design to detect ``delta``."""
 
 
 def mean_ci(values: Iterable[float], level: float = 0.95) -> tuple[float, float, float]:
@@ -56,6 +63,26 @@ def one_sided_p(values: Iterable[float], direction: Literal[">", "<"]) -> float:
         return float("nan")
     t = x.mean() / (x.std(ddof=1) / math.sqrt(len(x)))
     return float(_st.t.sf(t if direction == ">" else -t, len(x) - 1))
+
+
+def seeds_needed(sd: float, delta: float, level: float = 0.95, power: float = POWER) -> int | None:
+    """The fewest seeds whose ``level`` interval excludes the threshold with probability ``power`` when the
+    true effect is ``delta`` away from it, for a per-seed standard deviation ``sd`` (Student-t, iterated;
+    ``None`` when ``sd`` or ``delta`` is not a positive number).
+
+    >>> seeds_needed(sd=1.0, delta=1.0), seeds_needed(sd=0.5, delta=0.1)
+    (10, 199)
+    """
+    if not (sd > 0 and delta > 0 and math.isfinite(sd) and math.isfinite(delta)):
+        return None
+    n = 2
+    for _ in range(100):
+        t = _st.t.ppf(0.5 + level / 2, n - 1) + _st.t.ppf(power, n - 1)
+        need = max(2, math.ceil((t * sd / delta) ** 2))
+        if need == n:
+            break
+        n = need
+    return n
 
 
 def holm(pvalues: dict[str, float]) -> dict[str, float]:
@@ -108,6 +135,10 @@ class Claim:
     values: tuple[float, ...] = ()
     at_last_epoch: float | None = None
     converged: bool | None = None
+    delta: float | None = None
+    delta_why: str = ""
+    seeds_needed: int | None = None
+    level: float = 0.95
 
     @classmethod
     def test(
@@ -124,11 +155,16 @@ class Claim:
         at_last_epoch: float | None = None,
         level: float = 0.95,
         detail: dict | None = None,
+        delta: float | None = None,
+        delta_why: str = "",
     ) -> Claim:
         """Test ``mean(samples) <direction> threshold`` with a ``level`` interval across seeds.
 
         ``paper`` says what the paper reported (value or direction, figure or table, arXiv id). A claim
         must be able to fail: a threshold at or beyond the end of ``support`` on the claimed side is refused.
+        ``delta`` is the smallest effect that matters (a distance from ``threshold``, in the effect's
+        units) and ``delta_why`` says why; with it, an effect shown to lie within ``delta`` of the
+        threshold is ``absent``, and an inconclusive claim records the seeds that would decide it.
 
         Examples
         --------
@@ -153,15 +189,22 @@ class Claim:
                 f"claim {id} can never be contradicted: {effect!r} is {bound} by construction, "
                 f"tested against {direction} {threshold:g}"
             )
+        if delta is not None and not (math.isfinite(delta) and delta > 0 and delta_why.strip()):
+            raise ValueError(f"claim {id}: delta must be a positive number with its reason, got {delta!r}")
         est, lo, hi = mean_ci(samples, level)
+        lo90, hi90 = mean_ci(samples, 1 - 2 * (1 - level))[1:]  # two one-sided tests, each at 1 - level
+        needed = None
         if math.isnan(lo):
             verdict: Verdict = "inconclusive"
         elif (lo > threshold) if direction == ">" else (hi < threshold):
             verdict = "reproduced"
         elif (hi < threshold) if direction == ">" else (lo > threshold):
             verdict = "contradicted"
+        elif delta is not None and threshold - delta < lo90 and hi90 < threshold + delta:
+            verdict = "absent"
         else:
             verdict = "inconclusive"
+            needed = None if delta is None else seeds_needed(float(np.std(samples, ddof=1)), delta, level)
         return cls(
             id,
             statement,
@@ -179,6 +222,10 @@ class Claim:
             tuple(samples),
             at_last_epoch,
             None if at_last_epoch is None else bool(at_last_epoch <= CONVERGED_SHARE),
+            delta,
+            delta_why,
+            needed,
+            level,
         )
 
     def to_dict(self) -> dict:
@@ -211,6 +258,8 @@ def at_last_epoch(best_epochs: Iterable[float], cap: int) -> float:
 
 def _verdict_text(c: Claim) -> str:
     text = c.verdict
+    if c.seeds_needed is not None:
+        text += f" (about {c.seeds_needed} seeds would decide)"
     if c.converged is False:
         why = []
         if c.at_last_epoch is not None and c.at_last_epoch > CONVERGED_SHARE:
@@ -222,8 +271,8 @@ def _verdict_text(c: Claim) -> str:
 
 
 def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
-    """The claims as a table: id, the full claim, effect, estimate [interval], test, seeds, verdict, and
-    what the paper reported."""
+    """The claims as a table: id, the full claim, effect, estimate, its interval (with its level), test,
+    the smallest effect that matters (δ), seeds, verdict, and what the paper reported."""
     return pd.DataFrame(
         [
             {
@@ -231,8 +280,9 @@ def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
                 "claim": c.statement,
                 "effect": c.effect,
                 "estimate": round(c.estimate, 4),
-                "95% interval": f"[{c.low:.4g}, {c.high:.4g}]",
+                "interval": f"{c.level:.1%}".replace(".0%", "%") + f" [{c.low:.4g}, {c.high:.4g}]",
                 "test": f"{c.direction} {c.threshold:g}",
+                "δ": "" if c.delta is None else f"{c.delta:g}",
                 "seeds": c.n,
                 "verdict": _verdict_text(c),
                 "paper": c.paper,

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
-VERDICTS = ("reproduced", "inconclusive", "contradicted")
+VERDICTS = ("reproduced", "inconclusive", "contradicted", "absent")
 
 ID = r"(?<![\w.])[CDE]\d+(?:\.[A-Za-z]+)?(?![\w])"
 IDS = rf"{ID}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s+or\s+){ID})*"

@@ -15,7 +15,7 @@ from mtlkit.results import REPO_DIR, file_sha256
 from mtlkit.stats import Claim
 
 STUDY = "03_task_grouping"
-VERDICTS = ("reproduced", "contradicted", "inconclusive")
+VERDICTS = ("reproduced", "contradicted", "absent", "inconclusive")
 
 
 def _main(argv: list[str]) -> tuple[int, str, str]:

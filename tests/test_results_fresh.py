@@ -9,6 +9,7 @@ import pytest
 
 from mtlkit.params import validate
 from mtlkit.results import mtlkit_hash, notebook_hash
+from mtlkit.stats import VERDICTS, mean_ci
 from mtlkit.studies import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,18 +55,25 @@ def test_committed_claims_are_valid(name):
             "direction",
             "threshold",
         }
-        assert c["verdict"] in ("reproduced", "contradicted", "inconclusive")
+        assert c["verdict"] in VERDICTS
+        assert c["delta"] is not None and c["delta"] > 0 and len(c["delta_why"].split()) >= 3, (
+            f"{c['id']}: every claim declares its smallest effect of interest and why"
+        )
         if c["low"] is None:
             assert c["verdict"] == "inconclusive"
             continue
         assert c["low"] <= c["estimate"] <= c["high"]
         above, below = c["low"] > c["threshold"], c["high"] < c["threshold"]
+        lo90, hi90 = mean_ci(c["values"], 1 - 2 * (1 - c["level"]))[1:]
         expected = "inconclusive"
         if (c["direction"] == ">" and above) or (c["direction"] == "<" and below):
             expected = "reproduced"
         elif (c["direction"] == ">" and below) or (c["direction"] == "<" and above):
             expected = "contradicted"
+        elif c["threshold"] - c["delta"] < lo90 and hi90 < c["threshold"] + c["delta"]:
+            expected = "absent"
         assert c["verdict"] == expected, c["id"]
+        assert (c["seeds_needed"] is not None) == (expected == "inconclusive"), c["id"]
         assert not math.isnan(c["estimate"])
 
 

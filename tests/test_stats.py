@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from mtlkit.stats import Claim, at_last_epoch, claims_markdown, claims_table, mean_ci, summarize
+from mtlkit.stats import Claim, at_last_epoch, claims_markdown, claims_table, mean_ci, seeds_needed, summarize
 
 
 def test_mean_ci_matches_hand_computation():
@@ -99,3 +99,51 @@ def test_claims_round_trip_through_json():
     )
     back = Claim.from_dict(json.loads(json.dumps(c.to_dict())))
     assert back == c
+
+
+WHY = "the smallest change a reader would act on"
+
+
+@pytest.mark.parametrize(
+    ("samples", "verdict"),
+    [
+        ([0.50, 0.55, 0.60, 0.52, 0.58], "reproduced"),  # 95% interval above the threshold
+        ([-0.50, -0.55, -0.60, -0.52, -0.58], "contradicted"),  # below it
+        ([0.01, -0.01, 0.02, -0.02, 0.0], "absent"),  # 90% interval inside (-0.1, 0.1)
+        ([0.3, -0.3, 0.4, -0.2, 0.1], "inconclusive"),  # neither: the seeds it would take are said
+        ([0.05, 0.06, 0.07, 0.05, 0.06], "reproduced"),  # a real effect below delta is still reproduced
+    ],
+)
+def test_four_verdicts_with_a_smallest_effect(samples, verdict):
+    c = Claim.test("C", "s", samples, effect="e", paper="p", delta=0.1, delta_why=WHY)
+    assert c.verdict == verdict
+    assert (c.seeds_needed is not None) == (verdict == "inconclusive")
+    assert c.delta == 0.1 and c.delta_why == WHY and c.to_dict()["delta"] == 0.1
+    if verdict == "absent":  # the same spread with a smaller delta cannot rule the effect out
+        narrow = Claim.test("C", "s", samples, effect="e", paper="p", delta=0.01, delta_why=WHY)
+        assert narrow.verdict == "inconclusive" and narrow.seeds_needed > len(samples)
+
+
+def test_absent_is_an_equivalence_test_around_the_threshold():
+    """Two one-sided tests at 5% each: the 90% interval, not the 95% one, must lie inside threshold +- delta."""
+    samples = [1.00, 1.06, 0.96, 1.03, 0.98, 1.01]
+    lo90, hi90 = mean_ci(samples, 0.90)[1:]
+    delta = max(hi90 - 1.0, 1.0 - lo90) * 1.01  # just wide enough for the 90% interval
+    c = Claim.test("C", "s", samples, effect="e", paper="p", threshold=1.0, delta=delta, delta_why=WHY)
+    assert c.verdict == "absent" and not (1 - delta < c.low and c.high < 1 + delta)
+
+
+def test_seeds_needed_matches_the_power_formula():
+    from scipy import stats
+
+    n = seeds_needed(sd=0.3, delta=0.1)
+    t = stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)
+    assert (t * 0.3 / 0.1) ** 2 <= n < (t * 0.3 / 0.1) ** 2 + 1
+    assert seeds_needed(0.0, 0.1) is None and seeds_needed(0.3, 0.0) is None
+
+
+def test_a_delta_needs_its_reason():
+    with pytest.raises(ValueError, match="delta"):
+        Claim.test("C", "s", [0.1, 0.2], effect="e", paper="p", delta=0.1)
+    with pytest.raises(ValueError, match="delta"):
+        Claim.test("C", "s", [0.1, 0.2], effect="e", paper="p", delta=-1.0, delta_why=WHY)
