@@ -38,7 +38,9 @@ def _assert_same(model, hist, separate, separate_hist, atol=1e-5):
     assert abs(hist.value.to_numpy() - separate_hist.value.to_numpy()).max() < atol
 
 
-ITMTL_SGD = {"name": "itmtl", "lookahead": "sgd", "lr": 0.01}
+ITMTL_SGD = pytest.param(
+    {"name": "itmtl", "lookahead": "sgd", "lr": 0.01, "candidates": ["sum", "pcgrad", "mgda"]}, id="itmtl-sgd"
+)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +57,8 @@ def test_each_seed_of_the_stack_equals_its_own_fit(weighting):
         assert hists[k].attrs["seed"] == s and hists[k].attrs["diverged"] is None
     if isinstance(weighting, dict) or weighting == "itmtl":  # each seed chose its own candidates
         chose = [h[h.metric.str.startswith("chose_")] for h in hists]
-        assert set(chose[0].metric) == {"chose_sum", "chose_pcgrad"} and len(chose[0]) == 2 * kw["epochs"]
+        names = weighting["candidates"] if isinstance(weighting, dict) else ["sum", "pcgrad"]
+        assert list(chose[0].metric[: len(names)]) == [f"chose_{c}" for c in names]
         assert len({tuple(c.value.round(6)) for c in chose}) > 1, "the seeds' choices differ"
     if weighting in ("gradnorm", "dwa", "mgda", "uncertainty"):  # the weights did move, per seed
         w = [h[(h.metric == "weight") & (h.epoch == 3)].value.to_numpy() for h in hists]
