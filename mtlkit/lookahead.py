@@ -42,7 +42,8 @@ from torch.func import functional_call, vmap
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from mtlkit.data.base import TaskSpec
-from mtlkit.losses import check_finite, task_loss
+from mtlkit.losses import check_finite, member_loss, task_loss
+from mtlkit.models.batched import StackedNetworks
 
 STEPS = ("optimizer", "sgd")
 """What a lookahead step is: the training optimizer's update (TAG), or a plain SGD step of size ``lr``."""
@@ -98,9 +99,10 @@ def named_shared(model: nn.Module) -> dict[str, nn.Parameter]:
 
 
 def task_losses(model: nn.Module, x: Tensor, y: dict[str, Tensor], tasks: Sequence[TaskSpec]) -> Tensor:
-    """The ``(T,)`` losses of ``tasks`` on one batch."""
+    """The ``(T,)`` losses of ``tasks`` on one batch; ``(S, T)`` for :class:`StackedNetworks`, each on its own."""
+    loss = member_loss if isinstance(model, StackedNetworks) else task_loss
     out = model(x, [t.name for t in tasks])
-    return torch.stack([task_loss(t, out[t.name], y[t.name]) for t in tasks])
+    return torch.stack([loss(t, out[t.name], y[t.name]) for t in tasks], -1)
 
 
 class _Bound(nn.Module):
@@ -164,9 +166,10 @@ def total_transference(
     updates: Tensor,
 ) -> Tensor:
     """``(C,)`` total transference ``sum_j (1 - L_j(shared + updates[c]) / L_j(shared))`` of each update
-    (IT-MTL's criterion); ``before`` holds the ``(T,)`` losses at the current parameters."""
+    (IT-MTL's criterion); ``before`` holds the ``(T,)`` losses at the current parameters (a stack's
+    ``(S, T)``: then ``(C, S)``)."""
     after = losses_after(model, x, y, tasks, updates)
-    return (1.0 - after / before.detach().clamp_min(1e-12)[None, :]).sum(1)
+    return (1.0 - after / before.detach().clamp_min(1e-12)[None]).sum(-1)
 
 
 def best_update(
@@ -178,13 +181,18 @@ def best_update(
     before: Tensor,
     lr: float | None = None,
     optimizer: torch.optim.Optimizer | None = None,
-) -> int:
+) -> Tensor:
     """IT-MTL's choice: the row of ``directions`` (``(C, P)`` candidate gradients of the shared parameters)
     whose lookahead update - ``optimizer``'s from its current state (at ``lr`` if given), else a plain SGD
-    step of ``lr`` - has the highest :func:`total_transference` (the first on a tie)."""
+    step of ``lr`` - has the highest :func:`total_transference` (the first on a tie). For a
+    :class:`StackedNetworks` (``before`` ``(S, T)``), ``directions`` are each network's ``(S, C, P)`` and
+    the ``(S,)`` choices come from one lookahead of the stack per candidate."""
     shared = list(named_shared(model).values())
+    if directions.dim() == 3:  # (C, S * P): each candidate over the stacked parameters, flattened
+        sizes = [p[0].numel() for p in shared]
+        directions = torch.cat([d.movedim(1, 0).flatten(1) for d in directions.split(sizes, -1)], -1)
     updates = -lr * directions if optimizer is None else optimizer_updates(optimizer, shared, directions, lr)
-    return int(torch.argmax(total_transference(model, x, y, tasks, before, updates)))
+    return torch.argmax(total_transference(model, x, y, tasks, before, updates), 0)
 
 
 def holds(optimizer: torch.optim.Optimizer, params: Sequence[Tensor]) -> bool:

@@ -243,7 +243,8 @@ class SeedsConfig:
 
     def stackable(self) -> bool:
         """Whether :func:`~mtlkit.stacked.fit_seeds` can train these runs as one stack: hard sharing with an
-        MLP trunk and linear heads, no self-auxiliary towers, no tracking, a weighting it stacks."""
+        MLP trunk and linear heads, no self-auxiliary towers, no tracking, a weighting it stacks (not in
+        :data:`~mtlkit.stacked.UNSUPPORTED`: every one, IT-MTL included)."""
         run = self.runs[0]
         weighting = run.fit.weighting if isinstance(run.fit.weighting, str) else run.fit.weighting["name"]
         return (

@@ -7,6 +7,8 @@ would (to float rounding): its own initial weights and data, its own minibatch o
 order from its own generator, Adam's element-wise state. The weighting methods run on the stack
 unchanged: their state gains a leading seed dimension, and the task gradients of every seed come from
 one batched backward pass of the ``(S, T)`` loss matrix (:func:`~mtlkit.lookahead.task_jacobian`).
+IT-MTL's lookahead of a candidate is one update of the whole stack (Adam's state is element-wise), its
+losses an ``(S, T)`` matrix: each seed chooses its own candidate.
 
 A seed that stops early (``patience``, ``stop_below``) or diverges (a non-finite loss) leaves the stack:
 its parameters, optimizer state and weighting state are compacted out, so the others go on at the
@@ -29,8 +31,9 @@ from mtlkit.models.batched import StackedNetworks
 from mtlkit.train import COLUMNS, _optimizer
 from mtlkit.weighting import GradientWeighting, Weighting, make_weighting
 
-UNSUPPORTED = ("itmtl",)
-"""Weightings :func:`fit_seeds` cannot stack (IT-MTL's lookahead reads one model and its optimizer)."""
+UNSUPPORTED: tuple[str, ...] = ()
+"""Weightings :func:`fit_seeds` cannot stack: none (IT-MTL's lookahead is one update of the whole stack
+per candidate, each seed choosing its own)."""
 
 
 def _widen(combiner: Weighting, n: int) -> None:
@@ -145,12 +148,14 @@ def _evaluate(stack: StackedNetworks, tasks: Sequence[TaskSpec], x: Tensor, y: d
 
 
 def _frames(
-    records: list[tuple[int, list[int], Tensor, Tensor]], tasks: Sequence[TaskSpec], n: int
+    records: list[tuple[int, list[int], Tensor, Tensor]], tasks: Sequence[TaskSpec], n: int, logged: list[str]
 ) -> list[pd.DataFrame]:
     """Each seed's tidy history in :func:`~mtlkit.train.fit`'s row order, from the per-epoch blocks
-    ``(epoch, seeds in the stack, train (S, T, 2) loss and weight, val (S, T, 2) loss and accuracy)``."""
+    ``(epoch, seeds in the stack, train (S, 2 T + L): each task's loss and weight then the weighting's
+    ``logged`` quantities, val (S, T, 2) loss and accuracy)``."""
     cls = [t.kind == "classification" for t in tasks]
-    layout = [("train", t.name, m) for t in tasks for m in ("loss", "weight")] + [
+    layout = [("train", t.name, m) for t in tasks for m in ("loss", "weight")]
+    layout += [("train", "all", m) for m in logged] + [
         ("val", t.name, m) for t, c in zip(tasks, cls) for m in ("loss", "accuracy")[: 1 + c]
     ]
     val_cols = [2 * k + m for k, c in enumerate(cls) for m in range(1 + c)]
@@ -200,7 +205,7 @@ def fit_seeds(
     built by ``seed_everything(seed); build_model("hard", ...)`` as its own run would); ``data`` is one
     :class:`MultiTaskData` for all seeds or one per seed (same tasks and sizes). The arguments mean what
     they mean for :func:`~mtlkit.train.fit` (``weighting`` a name or ``{"name": ..., **kwargs}``; every
-    method but those in :data:`UNSUPPORTED`), and seed ``k`` ends as ``fit(models[k], data[k],
+    method, IT-MTL included: :data:`UNSUPPORTED` is empty), and seed ``k`` ends as ``fit(models[k], data[k],
     seed=seeds[k], ...)`` would leave it, to float rounding: each model is trained in place, its best
     epoch's weights restored. Returns one tidy history per seed, as ``fit`` returns it, with
     ``attrs["best_epoch"]``, ``attrs["seed"]`` and ``attrs["diverged"]``: ``None``, or where the seed's
@@ -269,13 +274,8 @@ def fit_seeds(
             while alive:
                 who = torch.tensor(alive, device=perms.device)[:, None]
                 idx = perms[:, i : i + batch_size]
-                losses, acts, outs = _losses(
-                    stack,
-                    tasks,
-                    X["train"][who, idx],
-                    {t: y[who, idx] for t, y in Y["train"].items()},
-                    not by_hand,
-                )
+                batch = X["train"][who, idx], {t: y[who, idx] for t, y in Y["train"].items()}
+                losses, acts, outs = _losses(stack, tasks, *batch, not by_hand)
                 bad = (~torch.isfinite(losses).all(1)).nonzero()[:, 0].tolist()
                 if not bad:
                     break
@@ -291,7 +291,8 @@ def fit_seeds(
                 break
             for q in opt.param_groups[0]["params"]:
                 q.grad = None
-            shared, specific = list(stack.trunk.parameters()), list(stack.heads.parameters())
+            shared, specific = stack.shared_parameters(), list(stack.heads.parameters())
+            combiner.observe(stack, *batch)
             if by_hand:
                 w = combiner.step(
                     losses.detach(), shared, specific, *_task_jacobian(stack, losses, acts, outs)
@@ -304,9 +305,13 @@ def fit_seeds(
         if not alive:  # every seed diverged
             break
         combiner.epoch_end(sums[..., 0] / steps)
+        logged = combiner.log()  # IT-MTL's (S,) share of steps per candidate
+        train = torch.cat(
+            [(sums / steps).flatten(1), *[v.float().cpu()[:, None] for v in logged.values()]], 1
+        )
         who = torch.tensor(alive, device=X["val"].device)
         val = _evaluate(stack, tasks, X["val"][who], {t: y[who] for t, y in Y["val"].items()}).cpu()
-        records.append((epoch, list(alive), sums / steps, val))
+        records.append((epoch, list(alive), train, val))
         total = val[..., 0].sum(1)
         better = [p for p, k in enumerate(alive) if restore_best and total[p] < best[k]]
         for p in better:
@@ -324,7 +329,7 @@ def fit_seeds(
     keep_weights([p for p, k in enumerate(alive) if not restore_best or best_epoch[k] == 0])
     for k, model in enumerate(models):
         model.load_state_dict(kept.member(k).state_dict())
-    frames = _frames(records, tasks, S)
+    frames = _frames(records, tasks, S, list(combiner.log()))
     for k, frame in enumerate(frames):
         frame.attrs.update(
             best_epoch=best_epoch[k] if restore_best else epochs, seed=int(seeds[k]), diverged=diverged[k]

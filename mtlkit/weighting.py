@@ -108,12 +108,22 @@ class GradientWeighting(Weighting):
         ``shared`` parameters (``(T, P)``, or ``(S, T, P)`` for stacked networks), ``heads[i]`` of
         ``specific[i]`` (``(T, P_i)`` or ``(S, T, P_i)``; ``None`` where no loss reaches it). Returns the weights."""
         w, update = self.combine(grads, losses)
-        for p, chunk in zip(shared, update.split([p.numel() // losses[..., 0].numel() for p in shared], -1)):
-            p.grad = chunk.reshape(p.shape).clone()
+        _assign(shared, update)
         for p, g in zip(specific, heads):
             if g is not None:  # a parameter no loss reaches keeps no gradient, as after a backward pass
                 p.grad = combined(w if self.weighted_heads else torch.ones_like(w), g).view_as(p)
         return w
+
+
+def _assign(shared: Sequence[Tensor], update: Tensor) -> None:
+    """Set the gradients of ``shared`` to the flat ``update``: ``(P,)``, or ``(S, P)`` for stacked ones."""
+    for p, chunk in zip(shared, update.split([p.numel() // update[..., 0].numel() for p in shared], -1)):
+        p.grad = chunk.reshape(p.shape).clone()
+
+
+def _min_norm(grads: Tensor) -> Tensor:
+    """MGDA's weights: ``T`` times the min-norm convex combination of the ``(..., T, P)`` gradients."""
+    return grads.shape[-2] * min_norm_weights(grads @ grads.mT).to(grads)
 
 
 class Equal(Weighting):
@@ -244,7 +254,7 @@ class MGDA(GradientWeighting):
     weighted_heads = False
 
     def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
-        w = losses.shape[-1] * min_norm_weights(grads @ grads.mT).to(grads)
+        w = _min_norm(grads)
         return w, combined(w, grads)
 
 
@@ -253,7 +263,8 @@ class ITMTL(GradientWeighting):
     ``pcgrad``, ``mgda``: min-norm direction x ``T``) with the highest total transference of its lookahead
     (:func:`~mtlkit.lookahead.best_update`): ``lookahead="optimizer"``, the training optimizer's update
     (at ``lr`` if given), chosen just before its ``step()``; ``"sgd"``, a plain SGD step of ``lr``. Heads
-    get their own loss's gradient; :meth:`log` gives the share of steps that took each candidate."""
+    get their own loss's gradient; :meth:`log` gives the share of steps that took each candidate. On a
+    stack of networks (``(S, T, P)`` gradients, one generator per network) each network chooses its own."""
 
     CANDIDATES = ("sum", "pcgrad", "mgda")
 
@@ -270,7 +281,7 @@ class ITMTL(GradientWeighting):
             raise ValueError(f"unknown IT-MTL candidates {list(candidates)}; known: {list(self.CANDIDATES)}")
         check_lookahead(lookahead, lr, "IT-MTL")
         self.lr, self.candidates, self.lookahead = lr, list(candidates), lookahead
-        self.counts = torch.zeros(len(self.candidates))
+        self.register_buffer("counts", torch.zeros(len(self.candidates)), persistent=False)
         self.batch: tuple[nn.Module, Tensor, dict[str, Tensor]] | None = None
         self.directions: Tensor | None = None
 
@@ -279,37 +290,36 @@ class ITMTL(GradientWeighting):
 
     def _direction(self, name: str, grads: Tensor) -> Tensor:
         if name == "mgda":
-            return len(grads) * (min_norm_weights(grads @ grads.T).to(grads) @ grads)
-        return pcgrad(grads, self.generator) if name == "pcgrad" else grads.sum(0)
+            return combined(_min_norm(grads), grads)
+        return pcgrad(grads, self.generator) if name == "pcgrad" else grads.sum(-2)
 
     def _choose(self, shared: list[Tensor], directions: Tensor, before: Tensor, opt: object = None) -> None:
-        pick = best_update(*self.batch, self.tasks, directions, before, self.lr, opt)
-        self.counts[pick] += 1
-        for p, d in zip(shared, directions[pick].split([p.numel() for p in shared])):
-            p.grad = d.view_as(p).clone()
+        pick = best_update(*self.batch, self.tasks, directions, before, self.lr, opt)  # () or (S,)
+        self.counts += nn.functional.one_hot(pick, len(self.candidates)).to(self.counts)
+        _assign(shared, torch.take_along_dim(directions, pick[..., None, None], -2).squeeze(-2))
 
     def combine(self, grads: Tensor, losses: Tensor) -> tuple[Tensor, Tensor]:
-        self.directions = torch.stack([self._direction(c, grads) for c in self.candidates])
-        return torch.ones_like(losses), self.directions[0]
+        self.directions = torch.stack([self._direction(c, grads) for c in self.candidates], -2)
+        return torch.ones_like(losses), self.directions[..., 0, :]
 
-    def backward(self, losses: Tensor, shared: Sequence[Tensor], specific: Sequence[Tensor]) -> Tensor:
-        if not shared:
-            return super().backward(losses, shared, specific)
+    def step(self, losses: Tensor, shared: Sequence[Tensor], *rest: object) -> Tensor:
+        """:meth:`GradientWeighting.step` with the first candidate, then the choice (see the class)."""
         if self.batch is None:
             raise RuntimeError("IT-MTL needs the batch: call observe(model, x, y) before backward")
         shared, before = list(shared), losses.detach()
-        w = super().backward(losses, shared, specific)
-        directions = self.directions
+        w = super().step(before, shared, *rest)
+        directions = self.directions  # (C, P), or (S, C, P) on a stack
         if self.lookahead == "sgd":
             self._choose(shared, directions, before)
         else:
             at_next_step(shared, lambda opt: self._choose(shared, directions, before, opt))
         return w
 
-    def log(self) -> dict[str, float]:
-        share = self.counts / self.counts.sum().clamp_min(1)
-        self.counts = torch.zeros(len(self.candidates))
-        return {f"chose_{c}": float(v) for c, v in zip(self.candidates, share)}
+    def log(self) -> dict[str, float | Tensor]:
+        """The share of steps that took each candidate (on a stack, an ``(S,)`` tensor of each network's)."""
+        share = self.counts / self.counts.sum(-1, keepdim=True).clamp_min(1)
+        self.counts = torch.zeros_like(self.counts)
+        return {f"chose_{c}": v if v.dim() else float(v) for c, v in zip(self.candidates, share.unbind(-1))}
 
 
 WEIGHTINGS: dict[str, type[Weighting]] = {

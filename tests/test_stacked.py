@@ -38,7 +38,14 @@ def _assert_same(model, hist, separate, separate_hist, atol=1e-5):
     assert abs(hist.value.to_numpy() - separate_hist.value.to_numpy()).max() < atol
 
 
-@pytest.mark.parametrize("weighting", ["equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda"])
+ITMTL_SGD = pytest.param(
+    {"name": "itmtl", "lookahead": "sgd", "lr": 0.01, "candidates": ["sum", "pcgrad", "mgda"]}, id="itmtl-sgd"
+)
+
+
+@pytest.mark.parametrize(
+    "weighting", ["equal", "uncertainty", "dwa", "gradnorm", "pcgrad", "mgda", "itmtl", ITMTL_SGD]
+)
 def test_each_seed_of_the_stack_equals_its_own_fit(weighting):
     datas, models = _runs(SEEDS)
     separate = copy.deepcopy(models)
@@ -48,6 +55,11 @@ def test_each_seed_of_the_stack_equals_its_own_fit(weighting):
         alone = fit(separate[k], datas[k], seed=s, **kw)
         _assert_same(models[k], hists[k], separate[k], alone)
         assert hists[k].attrs["seed"] == s and hists[k].attrs["diverged"] is None
+    if isinstance(weighting, dict) or weighting == "itmtl":  # each seed chose its own candidates
+        chose = [h[h.metric.str.startswith("chose_")] for h in hists]
+        names = weighting["candidates"] if isinstance(weighting, dict) else ["sum", "pcgrad"]
+        assert list(chose[0].metric[: len(names)]) == [f"chose_{c}" for c in names]
+        assert len({tuple(c.value.round(6)) for c in chose}) > 1, "the seeds' choices differ"
     if weighting in ("gradnorm", "dwa", "mgda", "uncertainty"):  # the weights did move, per seed
         w = [h[(h.metric == "weight") & (h.epoch == 3)].value.to_numpy() for h in hists]
         assert all(abs(x - 1).max() > 1e-3 for x in w) and abs(w[0] - w[1]).max() > 1e-6
@@ -96,10 +108,9 @@ def test_a_diverging_seed_is_reported_and_the_others_go_on():
         _assert_same(models[k], hists[k], separate[k], fit(separate[k], datas[k], seed=SEEDS[k], **kw))
 
 
-def test_fit_seeds_refuses_what_it_cannot_stack():
+def test_fit_seeds_refuses_a_seed_count_unlike_the_models():
     datas, models = _runs([0])
-    with pytest.raises(ValueError, match="itmtl"):
-        fit_seeds(models, datas, seeds=[0], epochs=1, weighting="itmtl")
+    assert "itmtl" not in stacked.UNSUPPORTED
     with pytest.raises(ValueError, match="one seed"):
         fit_seeds(models, datas, seeds=[0, 1], epochs=1)
 

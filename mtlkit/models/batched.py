@@ -34,6 +34,10 @@ class StackedNetworks(nn.Module):
         z = self.trunk(x)
         return {t: self.heads[t](z) for t in (tasks or self.heads.keys())}
 
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """The trunks' parameters (every task's loss reaches them)."""
+        return list(self.trunk.parameters())
+
     @classmethod
     def from_members(cls, models: Sequence[HardSharing], tasks: Sequence[TaskSpec]) -> StackedNetworks:
         """The stack of ``models`` (the reverse of :meth:`member`): hard-sharing networks with an
