@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,9 @@ class StudySpec:
     # cross-parameter rules, checked before any compute: (holds?, message), the message a format string
     # of the resolved parameters or a function of them
     checks: tuple[tuple[Callable[[dict], bool], str | Callable[[dict], str]], ...] = ()
+    # the smallest effect that matters for each claim, and why: {claim id or its prefix ("C3" for C3.pcgrad):
+    # (delta, reason)}, declared before any run (mtlkit.stats.Claim, docs/protocol.md)
+    deltas: Mapping[str, tuple[float, str]] = field(default_factory=dict)
 
     def param(self, name: str) -> Param:
         """The declared parameter ``name``."""
@@ -113,6 +116,14 @@ class StudySpec:
         raise ParameterError(
             f"study {self.name!r} has no parameter {name!r}{hint}; known parameters: {known}"
         )
+
+    def delta(self, claim: str) -> tuple[float, str]:
+        """The declared ``(delta, reason)`` of ``claim``: its own entry, else its prefix's (``C3`` for
+        ``C3.pcgrad``); a claim without one is an error (every claim declares the effect that matters)."""
+        for key in (claim, claim.split(".")[0]):
+            if key in self.deltas:
+                return self.deltas[key]
+        raise KeyError(f"study {self.name!r} declares no smallest effect (delta) for claim {claim!r}")
 
     @property
     def notebook(self) -> Path:

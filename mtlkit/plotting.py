@@ -216,3 +216,22 @@ def regret_figure(regret: pd.DataFrame, percent: bool = False) -> plt.Figure:
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
+
+
+def show_trials(x: np.ndarray, y: np.ndarray, n_stim: int, titles: Sequence[str]) -> plt.Figure:
+    """Input (stimulus | cue) and target vectors of a few trials, as rows of cells."""
+    ratios = {"width_ratios": [x.shape[1], y.shape[1]]}
+    fig, axes = plt.subplots(
+        len(titles), 2, figsize=(11, 0.9 * len(titles) + 0.6), gridspec_kw=ratios, squeeze=False
+    )
+    for (ax_x, ax_y), xi, yi, title in zip(axes, x, y, titles):
+        ax_x.imshow(xi[None], cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        ax_x.axvline(n_stim - 0.5, color="tab:red", lw=2)
+        ax_y.imshow(yi[None], cmap="Greys", vmin=0, vmax=1, aspect="auto")
+        ax_x.set_ylabel(title, rotation=0, ha="right", va="center", fontsize=9)
+        for ax in (ax_x, ax_y):
+            ax.set_yticks([])
+    axes[0, 0].set_title("input: stimulus (one feature per dimension) | task cue")
+    axes[0, 1].set_title("target response")
+    fig.tight_layout()
+    return fig

@@ -161,9 +161,13 @@ class Study:
             for c in claims
         ]
 
-    def add_claims(self, *claims: Claim) -> None:
-        """Record computed claims (the notebook shows them once, with :meth:`findings_markdown`)."""
-        self.claims.extend(self.judged(claims))
+    def add_claims(self, *claims: Claim) -> list[Claim]:
+        """Record computed claims, each tested with the smallest effect its study declares for it
+        (:meth:`~mtlkit.params.StudySpec.delta`), and return them as recorded: what the notebook shows
+        (once, with :meth:`findings_markdown`) and words its findings from."""
+        decided = self.judged([c.with_delta(*self.spec.delta(c.id)) for c in claims])
+        self.claims.extend(decided)
+        return decided
 
     def changed(self) -> dict[str, Any]:
         """The parameters this run sets away from its mode's declared defaults (runtime settings such as

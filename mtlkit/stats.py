@@ -228,6 +228,24 @@ class Claim:
             level,
         )
 
+    def with_delta(self, delta: float, delta_why: str) -> Claim:
+        """The same claim, tested again on the same values with the smallest effect that matters."""
+        return Claim.test(
+            self.id,
+            self.statement,
+            self.values,
+            effect=self.effect,
+            paper=self.paper,
+            direction=self.direction,
+            threshold=self.threshold,
+            support=self.support,
+            at_last_epoch=self.at_last_epoch,
+            level=self.level,
+            detail=self.detail,
+            delta=delta,
+            delta_why=delta_why,
+        )
+
     def to_dict(self) -> dict:
         """Plain dict for JSON."""
         return asdict(self)

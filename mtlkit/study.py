@@ -109,6 +109,14 @@ def sizes_table(spec: StudySpec) -> pd.DataFrame:
     )
 
 
+def deltas_table(spec: StudySpec) -> pd.DataFrame:
+    """The smallest effect that matters for each of the study's claims (or claim families), and why: what a
+    notebook shows in its protocol, before any result."""
+    return pd.DataFrame([{"claims": k, "δ": v[0], "why": v[1]} for k, v in spec.deltas.items()]).set_index(
+        "claims"
+    )
+
+
 def describe(spec: StudySpec) -> list[Sequence[str]]:
     """Rows ``(name, kind, default, allowed, help)`` for every parameter of ``spec``."""
     rows = []

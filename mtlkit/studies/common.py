@@ -112,3 +112,39 @@ def training(width: int = 128, depth: int = 2, lr: float = 1e-3, batch_size: int
         Param("lr", "float", lr, "Adam learning rate", low=1e-8, high=10.0),
         Param("batch_size", "int", batch_size, "minibatch size", low=1, high=10**6),
     )
+
+
+# The smallest effect that matters, one per quantity across the studies (issue 22; docs/protocol.md): declared
+# before any run, each with the reason a reader can check. A claim's delta is a distance from its threshold.
+DELTA_M = (
+    1.0,
+    "one point of delta_m: the smallest average gain the weighting papers report as an improvement (DWA over "
+    "equal weights, Liu et al. 2019: about 1-2 points); below it no reader would change a design",
+)
+ACCURACY_POINT = (
+    1.0,
+    "one point of test accuracy on one task: the smallest harm a practitioner weighs against sharing",
+)
+RHO = (
+    0.1,
+    "a rank correlation of 0.1, Cohen's 'small': weaker, an estimate orders subsets or conditions no better "
+    "than chance for any selection a reader would make",
+)
+REGRET_POINT = (
+    1.0,
+    "one point of regret (% of the optimum's total test loss): half of study 03's near-optimal margin of 2%, "
+    "and between the paper's HOA (0.6%) and ESA (4.4%), whose difference it calls clear",
+)
+TOTAL_LOSS = (
+    0.02,
+    "0.02 of summed test loss, 2.5% of study 03's all-task network's total (0.81 in the run before this delta "
+    "was declared): groupings closer than that are interchangeable",
+)
+ACCURACY_SHARE = (0.01, ACCURACY_POINT[1] + " (accuracy as a fraction, in study 01)")
+SIMILARITY = (
+    0.1,
+    "a task-to-hidden similarity difference of 0.1 on its -1..1 scale: the size RHO would let a rank correlation see",
+)
+EPOCH = (1.0, "one epoch to criterion: the measure's resolution (the criterion is checked once an epoch)")
+ENVIRONMENTS = (0.1, "one held-out environment in ten chosen better: less is no strategy worth learning")
+REWARD = (0.01, "0.01 reward per step, the non-inferiority margin study 01's C4.better states")

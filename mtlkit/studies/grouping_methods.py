@@ -28,6 +28,7 @@ from mtlkit.session import Params
 from mtlkit.stats import summarize
 from mtlkit.studies import task_grouping
 from mtlkit.studies import transference as study04
+from mtlkit.studies.common import REGRET_POINT, RHO
 from mtlkit.surrogates import linearized_losses, projected_jacobians
 from mtlkit.transference import hoa_members
 
@@ -76,6 +77,7 @@ SPEC = StudySpec(
             high=10**4,
         ),
     ),
+    deltas={"C1": REGRET_POINT, "C2": RHO},
     checks=(
         *task_grouping.CHECKS,
         study04.SPEC.checks[-1],

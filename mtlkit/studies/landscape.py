@@ -19,7 +19,7 @@ from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import colors, plot_intervals
 from mtlkit.runs import FitConfig, RunConfig
 from mtlkit.stats import holm, one_sided_p, summarize
-from mtlkit.studies.common import AT_LEAST_TWO_TASKS, COMMON, sizes, training
+from mtlkit.studies.common import ACCURACY_POINT, AT_LEAST_TWO_TASKS, COMMON, DELTA_M, sizes, training
 from mtlkit.weighting import WEIGHTINGS, GradientWeighting, Weighting
 
 BASELINES = tuple(w for w in WEIGHTINGS if w not in ("fixed", "itmtl"))
@@ -61,6 +61,11 @@ SPEC = StudySpec(
             choices=BASELINES,
         ),
     ),
+    deltas={
+        "C1": DELTA_M,
+        "C2": ACCURACY_POINT,
+        "C3": DELTA_M,
+    },
     checks=(AT_LEAST_TWO_TASKS,),
 )
 

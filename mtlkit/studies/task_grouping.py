@@ -34,7 +34,7 @@ from mtlkit.selection import (
     train_subsets,
 )
 from mtlkit.session import Params, Study
-from mtlkit.studies.common import AT_LEAST_TWO_TASKS, COMMON, sizes
+from mtlkit.studies.common import AT_LEAST_TWO_TASKS, COMMON, REGRET_POINT, TOTAL_LOSS, sizes
 
 GROUPING_TASKS = ["left", "left_ge5", "left_parity", "right", "right_ge5", "right_parity", "sum_parity"]
 """Tasks that share a digit (the first five are the default set; all seven in full mode)."""
@@ -141,6 +141,11 @@ SPEC = StudySpec(
             choices=tuple(TASKS),
         ),
     ),
+    deltas={
+        "C1": TOTAL_LOSS,
+        "C2": REGRET_POINT,
+        "C3": REGRET_POINT,
+    },
     checks=CHECKS,
 )
 

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -24,7 +23,7 @@ from mtlkit.multitasking import REGIMES
 from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import band, plot_intervals
 from mtlkit.stats import summarize
-from mtlkit.studies.common import COMMON
+from mtlkit.studies.common import ACCURACY_SHARE, COMMON, ENVIRONMENTS, EPOCH, REWARD, RHO, SIMILARITY
 
 INIT = {"shallow": 0.1, "deep": 0.5}
 """Initial weight scale U(-a, a) of each network (the deep one barely trains from 0.1)."""
@@ -87,6 +86,16 @@ SPEC = StudySpec(
         _sized("test_environments", "int", "held-out environments", (20, 100, 500), 1, 10**6),
         _sized("episodes", "int", "agent training episodes", (300, 3000, 20000), 1, 10**7),
     ),
+    deltas={
+        "C5": RHO,
+        "C0": SIMILARITY,
+        "C1": EPOCH,
+        "C3.speed": EPOCH,
+        "C2": ACCURACY_SHARE,
+        "C3.multitasking": ACCURACY_SHARE,
+        "C4.choice": ENVIRONMENTS,
+        "C4": REWARD,
+    },
     checks=(
         _ordered("horizon_min", "<", "horizon_max"),
         _ordered("concurrency_min", "<=", "concurrency_max"),
@@ -334,24 +343,5 @@ def agent_figure(evals: pd.DataFrame, n_seeds: int) -> plt.Figure:
         ylabel="mean reward per step (held-out envs)",
         title=f"Reward in unfamiliar environments ({n_seeds} held-out seeds, 95% CI)",
     )
-    fig.tight_layout()
-    return fig
-
-
-def show_trials(x: np.ndarray, y: np.ndarray, n_stim: int, titles: Sequence[str]) -> plt.Figure:
-    """Input (stimulus | cue) and target vectors of a few trials, as rows of cells."""
-    ratios = {"width_ratios": [x.shape[1], y.shape[1]]}
-    fig, axes = plt.subplots(
-        len(titles), 2, figsize=(11, 0.9 * len(titles) + 0.6), gridspec_kw=ratios, squeeze=False
-    )
-    for (ax_x, ax_y), xi, yi, title in zip(axes, x, y, titles):
-        ax_x.imshow(xi[None], cmap="Greys", vmin=0, vmax=1, aspect="auto")
-        ax_x.axvline(n_stim - 0.5, color="tab:red", lw=2)
-        ax_y.imshow(yi[None], cmap="Greys", vmin=0, vmax=1, aspect="auto")
-        ax_x.set_ylabel(title, rotation=0, ha="right", va="center", fontsize=9)
-        for ax in (ax_x, ax_y):
-            ax.set_yticks([])
-    axes[0, 0].set_title("input: stimulus (one feature per dimension) | task cue")
-    axes[0, 1].set_title("target response")
     fig.tight_layout()
     return fig

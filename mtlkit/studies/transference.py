@@ -22,6 +22,7 @@ from mtlkit.params import Param, StudySpec
 from mtlkit.runs import FitConfig, RunConfig, TrackConfig, tracking_overhead
 from mtlkit.session import Params
 from mtlkit.studies import task_grouping
+from mtlkit.studies.common import DELTA_M, REGRET_POINT, RHO
 from mtlkit.transference import hoa_members, time_hoa_networks
 
 SPEC = StudySpec(
@@ -110,6 +111,20 @@ SPEC = StudySpec(
             choices=("auto", "recompute"),
         ),
     ),
+    deltas={
+        "C1": RHO,
+        "C2.regret": (0.01, REGRET_POINT[1] + " (regret as a fraction here)"),
+        "C2.all": (
+            1.0,
+            "one percent of the all-task network's total test loss: below study 03's C1 delta (2.5%), so "
+            "nothing that matters there is missed here",
+        ),
+        "C2.compute": (
+            0.5,
+            "a time ratio within 1.5 of parity: these machines' timings vary by about 30% between runs",
+        ),
+        "C3": DELTA_M,
+    },
     checks=(
         *task_grouping.CHECKS,
         (
