@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 import tempfile
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from scipy import stats as _st
 
 from mtlkit.params import StudySpec, validate
 from mtlkit.results import atomic_write_text, file_sha256, mtlkit_hash, read_json, write_json
 from mtlkit.session import committed_dir
-from mtlkit.stats import Claim, claims_table
+from mtlkit.stats import VERDICTS, Claim, claims_table, detectable_effect, seeds_needed
 from mtlkit.tables import markdown_table
 
 FILE = "replication.json"
@@ -237,10 +239,59 @@ def replication_markdown(root: str | Path) -> str:
         return "No replication has been run yet: `mtlkit replicate all` writes them." + "".join(
             f"\n{n}" for n in notes
         )
-    parts = [markdown_table(pd.DataFrame(rows), index=False)]
+    table = pd.DataFrame(rows)
+    counts = table.verdict.value_counts()
+    summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
+    parts = [
+        f"{len(table)} claims: {summary}; {len(fragile)} fragile ({len(fragile) / len(table):.0%}).",
+        markdown_table(table, index=False),
+    ]
     parts.append("Fragile claims (the verdict changed on the disjoint seeds):")
     parts.append("\n".join(fragile) if fragile else "none.")
+    parts.append(
+        "Power (`docs/protocol.md`): the per-seed SD pooled over both blocks of seeds, the smallest effect "
+        "(distance from the threshold) the committed seeds detect at 80% power, and the seeds that would "
+        "detect the claim's δ:"
+    )
+    parts.append(markdown_table(power_table(root), index=False))
     return "\n\n".join(parts + (["\n".join(notes)] if notes else []))
+
+
+def _sd(side: dict) -> float:
+    """A block's per-seed SD, from its 95% interval and seed count."""
+    n = side["n"]
+    if n < 2 or side["low"] is None:
+        return math.nan
+    return (side["high"] - side["low"]) / 2 / _st.t.ppf(0.975, n - 1) * math.sqrt(n)
+
+
+def power_table(root: str | Path) -> pd.DataFrame:
+    """Per claim of every replicated study: δ, the seeds run, the per-seed SD pooled over the original and
+    the replication blocks, the effect those seeds detect at 80% power, and the seeds that detect δ."""
+    rows = []
+    for folder in sorted(p.parent for p in Path(root).glob(f"*/{FILE}")):
+        data, _ = load(folder)
+        if data is None:
+            continue
+        claims = {c["id"]: c for c in read_json(folder / "claims.json")["claims"]}
+        for r in data["claims"]:
+            c = claims.get(r["id"], {})
+            sds = [_sd(side) for side in (r["original"], r["replication"]) if side]
+            sd = math.sqrt(sum(x * x for x in sds) / len(sds)) if sds else math.nan
+            delta, n = c.get("delta"), len(data["original_seeds"])
+            detect = detectable_effect(sd, n)
+            rows.append(
+                {
+                    "study": folder.name,
+                    "claim": r["id"],
+                    "δ": "" if delta is None else f"{delta:g}",
+                    "seeds": n,
+                    "SD": f"{sd:.3g}",
+                    "detectable at these seeds": "" if detect is None else f"{detect:.3g}",
+                    "seeds for δ": "" if delta is None else (seeds_needed(sd, delta) or ""),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def update_readme(readme: str | Path, root: str | Path) -> bool:

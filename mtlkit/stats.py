@@ -85,6 +85,18 @@ def seeds_needed(sd: float, delta: float, level: float = 0.95, power: float = PO
     return n
 
 
+def detectable_effect(sd: float, n: int, level: float = 0.95, power: float = POWER) -> float | None:
+    """The smallest distance from the threshold that ``n`` seeds detect with probability ``power`` (their
+    ``level`` interval then excludes the threshold), for a per-seed standard deviation ``sd``.
+
+    >>> round(detectable_effect(1.0, 10), 3)
+    0.995
+    """
+    if n < 2 or not math.isfinite(sd):
+        return None
+    return float((_st.t.ppf(0.5 + level / 2, n - 1) + _st.t.ppf(power, n - 1)) * sd / math.sqrt(n))
+
+
 def holm(pvalues: dict[str, float]) -> dict[str, float]:
     """Holm-adjusted p-values (step-down, family-wise error control over the given tests).
 
@@ -139,6 +151,7 @@ class Claim:
     delta_why: str = ""
     seeds_needed: int | None = None
     level: float = 0.95
+    detectable: float | None = None
 
     @classmethod
     def test(
@@ -193,7 +206,8 @@ class Claim:
             raise ValueError(f"claim {id}: delta must be a positive number with its reason, got {delta!r}")
         est, lo, hi = mean_ci(samples, level)
         lo90, hi90 = mean_ci(samples, 1 - 2 * (1 - level))[1:]  # two one-sided tests, each at 1 - level
-        needed = None
+        sd = float(np.std(samples, ddof=1)) if len(samples) > 1 else math.nan
+        needed = None if delta is None else seeds_needed(sd, delta, level)
         if math.isnan(lo):
             verdict: Verdict = "inconclusive"
         elif (lo > threshold) if direction == ">" else (hi < threshold):
@@ -204,7 +218,6 @@ class Claim:
             verdict = "absent"
         else:
             verdict = "inconclusive"
-            needed = None if delta is None else seeds_needed(float(np.std(samples, ddof=1)), delta, level)
         return cls(
             id,
             statement,
@@ -226,6 +239,7 @@ class Claim:
             delta_why,
             needed,
             level,
+            detectable_effect(sd, len(samples), level),
         )
 
     def with_delta(self, delta: float, delta_why: str) -> Claim:
@@ -276,7 +290,7 @@ def at_last_epoch(best_epochs: Iterable[float], cap: int) -> float:
 
 def _verdict_text(c: Claim) -> str:
     text = c.verdict
-    if c.seeds_needed is not None:
+    if c.verdict == "inconclusive" and c.seeds_needed is not None:
         text += f" (about {c.seeds_needed} seeds would decide)"
     if c.converged is False:
         why = []

@@ -73,7 +73,7 @@ def test_committed_claims_are_valid(name):
         elif c["threshold"] - c["delta"] < lo90 and hi90 < c["threshold"] + c["delta"]:
             expected = "absent"
         assert c["verdict"] == expected, c["id"]
-        assert (c["seeds_needed"] is not None) == (expected == "inconclusive"), c["id"]
+        assert c["seeds_needed"] is None or c["seeds_needed"] >= 2, c["id"]
         assert not math.isnan(c["estimate"])
 
 

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from mtlkit.stats import Claim, at_last_epoch, claims_markdown, claims_table, mean_ci, seeds_needed, summarize
@@ -117,7 +118,8 @@ WHY = "the smallest change a reader would act on"
 def test_four_verdicts_with_a_smallest_effect(samples, verdict):
     c = Claim.test("C", "s", samples, effect="e", paper="p", delta=0.1, delta_why=WHY)
     assert c.verdict == verdict
-    assert (c.seeds_needed is not None) == (verdict == "inconclusive")
+    assert c.seeds_needed == seeds_needed(float(np.std(samples, ddof=1)), 0.1)
+    assert ("seeds would decide" in claims_table([c]).verdict[0]) == (verdict == "inconclusive")
     assert c.delta == 0.1 and c.delta_why == WHY and c.to_dict()["delta"] == 0.1
     if verdict == "absent":  # the same spread with a smaller delta cannot rule the effect out
         narrow = Claim.test("C", "s", samples, effect="e", paper="p", delta=0.01, delta_why=WHY)

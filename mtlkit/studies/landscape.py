@@ -35,7 +35,7 @@ SPEC = StudySpec(
     paper="Crawshaw 2020, Multi-Task Learning with Deep Neural Networks: A Survey, arXiv 2009.09796",
     figure="delta_m",
     params=COMMON
-    + sizes(seeds=(2, 5, 10), epochs=(2, 200, 300), n_train=(300, 4000, 20000))
+    + sizes(seeds=(2, 13, 20), epochs=(2, 200, 300), n_train=(300, 4000, 20000))
     + training()
     + (
         Param(
