@@ -4,8 +4,8 @@
   without the warning it prints in a kernel that has no ipywidgets.
 - Under ``mtlkit run`` (and so ``make study``), whose kernel runs headless: each sweep reports its runs done
   of the total to a small JSON file named by ``$MTLKIT_PROGRESS`` (:func:`report`), and the command shows it
-  (:class:`ProgressLine`): one updating line on a terminal, a line at about every 10% elsewhere (CI, a log
-  file), with the time elapsed and an estimate of the rest.
+  (:class:`ProgressLine`, on stderr): one updating line on a terminal, a line at about every 10% elsewhere
+  (CI, a log file), with the time elapsed and an estimate of the rest.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ class ProgressLine:
 
     def __init__(self, name: str, path: Path, stream: TextIO | None = None, every: float = 0.5) -> None:
         self.name, self.path, self.every = name, path, every
-        self.stream = stream or sys.stdout
+        self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.shown: tuple[str, int] | None = None  # (sweep, tenth) last printed as a line
         self._stop = threading.Event()

@@ -78,8 +78,8 @@ def test_the_line_runs_beside_the_study_and_cleans_up(tmp_path):
 
 @pytest.mark.notebook
 def test_a_successful_run_shows_its_progress_and_no_error(tmp_path):
-    """`mtlkit run` off a terminal: a progress line per tenth of the study's runs while it runs, then the
-    study's line; no "ERROR" (jupyter_client's interrupt before the shutdown request made ipykernel log
+    """`mtlkit run` off a terminal: a progress line per tenth of the study's runs on stderr while it runs,
+    and the study's line on stdout; no "ERROR" (jupyter_client's interrupt before the shutdown request made ipykernel log
     one after most runs) and no traceback."""
     r = subprocess.run(
         [
@@ -103,6 +103,6 @@ def test_a_successful_run_shows_its_progress_and_no_error(tmp_path):
     out = r.stdout + r.stderr
     assert r.returncode == 0, out
     assert "ERROR" not in out and "Traceback" not in out, out
-    lines = [x for x in r.stdout.splitlines() if x.startswith("00_landscape: stacks ")]
-    assert lines and re.match(r"00_landscape: stacks (\d+)/\1 \(100%\)", lines[-1]), r.stdout
-    assert r.stdout.splitlines()[-1].startswith("00_landscape: ") and " s -> " in r.stdout.splitlines()[-1]
+    lines = [x for x in r.stderr.splitlines() if x.startswith("00_landscape: stacks ")]  # on stderr:
+    assert lines and re.match(r"00_landscape: stacks (\d+)/\1 \(100%\)", lines[-1]), r.stderr
+    assert r.stdout.splitlines() == [r.stdout.splitlines()[0]] and " s -> " in r.stdout  # stdout: the result

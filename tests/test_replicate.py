@@ -76,9 +76,10 @@ def test_report_shows_the_replication_and_ignores_a_stale_one(replicated, tmp_pa
     data = json.loads((folder / "replication.json").read_text())
     table = replication.report_markdown(folder)
     assert "| verdict | replication |" in table.splitlines()[0]
+    column = table.splitlines()[0].split(" | ").index("replication")
     for r in data["claims"]:
         row = next(line for line in table.splitlines() if line.startswith(f"| {r['id']} |"))
-        shown = row.split(" | ")[8]  # the column after `verdict`
+        shown = row.split(" | ")[column]  # the column after `verdict`
         assert shown.startswith("fragile: ") == r["fragile"] and r["replication"]["verdict"] in shown
     copy = tmp_path / STUDY
     shutil.copytree(folder, copy)
@@ -103,9 +104,10 @@ def test_readme_renders_the_table_from_replication_files(replicated, tmp_path):
     section = replication.readme_section(readme)
     assert section == replication.replication_markdown(folder.parent)
     data = json.loads((folder / "replication.json").read_text())
-    assert section.count(f"| {STUDY} |") == len(data["claims"])
+    verdicts, power = section.split("Fragile claims", 1)[0], section.split("Power", 1)[1]
+    assert verdicts.count(f"| {STUDY} |") == len(data["claims"]) == power.count(f"| {STUDY} |")
     fragile = [r["id"] for r in data["claims"] if r["fragile"]]
-    listed = section.split("Fragile claims", 1)[1]
+    listed = section.split("Fragile claims", 1)[1].split("Power", 1)[0]
     assert all(f"{STUDY} {cid}:" in listed for cid in fragile)
     assert (listed.strip().endswith("none.")) == (not fragile)
     assert not replication.update_readme(readme, folder.parent), "a second update changes nothing"
