@@ -4,12 +4,14 @@
 
 Nothing is executed: the pages are README.md (the landing page), docs/*.md and the committed executed notebooks
 results/<study>/<study>.ipynb with their figures. Sources are staged, never edited in place; links in the README that
-point at a study's source notebook are pointed at its executed page. Warnings fail the build (a broken cross-reference
+point at a study's source notebook are pointed at its executed page, and claims tables mark the verdicts their
+study's replication calls fragile. Warnings fail the build (a broken cross-reference
 or image is a warning).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sys
@@ -17,6 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # mtlkit from this checkout, installed or not
+
+from mtlkit import replication  # noqa: E402
+
 SITE = Path(__file__).resolve().parent
 WORK = ROOT / "build"  # holds site-src/ (the staged sources) and site-doctrees/ (Sphinx's cache)
 
@@ -39,6 +45,38 @@ def landing_page(readme: str, names: list[str], docs: list[str]) -> str:
     return head.rstrip() + "\n" + "\n".join(toc) + sep + rest
 
 
+def mark_fragile(notebook: str, folder: Path) -> str:
+    """The executed notebook's text with every claims table's verdict marked where the study's replication
+    (``replication.json``, when it matches ``claims.json``) gave another verdict on the next block of seeds:
+    ``absent · **fragile** (seeds 8–15: inconclusive)``. The notebook ran before its replication, so the site
+    is where the two meet."""
+    data, _ = replication.load(folder)
+    if data is None:
+        return notebook
+    seeds = f"{min(data['seeds'])}–{max(data['seeds'])}"
+    fragile = {
+        r["id"]: r["replication"]["verdict"] for r in data["claims"] if r["fragile"] and r["replication"]
+    }
+    nb = json.loads(notebook)
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            md = out.get("data", {}).get("text/markdown")
+            if md is None:
+                continue
+            lines = ("".join(md) if isinstance(md, list) else md).split("\n")
+            header = next((x for x in lines if x.startswith("| id |") and " | verdict | " in x), None)
+            if header is None:
+                continue
+            col = header.split(" | ").index("verdict")
+            for k, line in enumerate(lines):
+                cells = line.split(" | ")
+                if len(cells) > col and cells[0].removeprefix("| ") in fragile:
+                    cells[col] += f" · **fragile** (seeds {seeds}: {fragile[cells[0].removeprefix('| ')]})"
+                    lines[k] = " | ".join(cells)
+            out["data"]["text/markdown"] = "\n".join(lines)
+    return json.dumps(nb, indent=1, ensure_ascii=False)
+
+
 def stage(dest: Path) -> None:
     """Copy the site's sources into ``dest`` (emptied first): index.md, docs/, results/<study>/."""
     if dest.exists():
@@ -51,7 +89,8 @@ def stage(dest: Path) -> None:
     for n in names:
         src, dst = ROOT / "results" / n, dest / "results" / n
         dst.mkdir(parents=True)
-        shutil.copy2(src / f"{n}.ipynb", dst / f"{n}.ipynb")
+        text = (src / f"{n}.ipynb").read_text(encoding="utf-8")
+        (dst / f"{n}.ipynb").write_text(mark_fragile(text, src), encoding="utf-8")
         for f in [src / "claims.json", *sorted(src.glob("figures/*.png"))]:
             (dst / f.relative_to(src)).parent.mkdir(exist_ok=True)
             shutil.copy2(f, dst / f.relative_to(src))

@@ -248,3 +248,32 @@ def test_browser_renders_a_study_page_with_its_main_figure(browser, served, tmp_
     expected = png_width(next(o.data["image/png"] for o in saved.outputs if "image/png" in o.get("data", {})))
     assert figure and figure["width"] == expected and figure["shown"] > 300, figure
     screenshot(browser, study, tmp_path)
+
+
+def test_claims_tables_mark_the_verdicts_their_replication_calls_fragile(site):
+    """The notebook runs before its replication; the site marks each fragile verdict in the claims table, and only
+    those (a stale replication marks nothing)."""
+    from mtlkit import replication
+
+    marked = 0
+    for study in STUDIES:
+        data, _ = replication.load(ROOT / "results" / study)
+        fragile = {r["id"] for r in (data or {}).get("claims", []) if r["fragile"]}
+        html = (site / "results" / study / f"{study}.html").read_text(encoding="utf-8")
+        table = [
+            t
+            for t in re.findall(r"<table.*?</table>", html, re.S)
+            if re.search(r"<th[^>]*>\s*(<p>)?\s*verdict", t)
+        ]
+        rows = re.findall(r"<tr.*?</tr>", table[-1], re.S)
+        for row in rows[1:]:
+            cid = re.sub(r"<[^>]+>", "", re.search(r"<td.*?</td>", row, re.S).group(0)).strip()
+            assert ("fragile" in row) == (cid in fragile), (study, cid)
+            marked += cid in fragile
+    committed = sum(
+        r["fragile"]
+        for s in STUDIES
+        for r in (replication.load(ROOT / "results" / s)[0] or {}).get("claims", [])
+    )
+    assert marked == committed
+    assert site_build.mark_fragile('{"cells": []}', ROOT / "no-such-study") == '{"cells": []}'
