@@ -118,8 +118,8 @@ def training(width: int = 128, depth: int = 2, lr: float = 1e-3, batch_size: int
 # before any run, each with the reason a reader can check. A claim's delta is a distance from its threshold.
 DELTA_M = (
     1.0,
-    "one point of delta_m: the smallest average gain the weighting papers report as an improvement (DWA over "
-    "equal weights, Liu et al. 2019: about 1-2 points); below it no reader would change a design",
+    "one point of delta_m (a 1% mean relative change per task): a practical threshold, the smallest average "
+    "change a reader would switch designs for; the papers report no delta_m at this scale to take instead",
 )
 ACCURACY_POINT = (
     1.0,
