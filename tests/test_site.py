@@ -15,6 +15,8 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 import pytest
 
+from mtlkit import replication
+
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOTS = ROOT / "build" / "site-screenshots"  # kept after the run: one PNG per page the browser loads
@@ -253,8 +255,6 @@ def test_browser_renders_a_study_page_with_its_main_figure(browser, served, tmp_
 def test_claims_tables_mark_the_verdicts_their_replication_calls_fragile(site):
     """The notebook runs before its replication; the site marks each fragile verdict in the claims table, and only
     those (a stale replication marks nothing)."""
-    from mtlkit import replication
-
     marked = 0
     for study in STUDIES:
         data, _ = replication.load(ROOT / "results" / study)

@@ -9,6 +9,14 @@ import mtlkit.stacked as stacked
 from mtlkit.data.multidigits import make_multidigits
 from mtlkit.losses import TrainingDiverged
 from mtlkit.models import build_model
+from mtlkit.runs import (
+    FitConfig,
+    RunConfig,
+    SeedsConfig,
+    side_by_side,
+    train_and_evaluate,
+    train_and_evaluate_seeds,
+)
 from mtlkit.seeding import seed_everything
 from mtlkit.stacked import fit_seeds
 from mtlkit.train import fit
@@ -126,8 +134,6 @@ def test_the_stack_ends_when_every_seed_has_stopped():
 
 
 def _run_config(seed, weighting="equal", trunk="mlp"):
-    from mtlkit.runs import FitConfig, RunConfig
-
     return RunConfig(
         seed=seed,
         data={"name": "multidigits", "tasks": TASKS, "n_train": 300, "seed": seed},
@@ -140,8 +146,6 @@ def _run_config(seed, weighting="equal", trunk="mlp"):
 def test_a_study_s_seeds_side_by_side_give_each_seed_s_own_rows(weighting):
     """train_and_evaluate_seeds (what study 00's sweep runs) returns, for every seed, the rows its own
     train_and_evaluate gives, to float rounding; a config it cannot stack runs seed by seed, exactly."""
-    from mtlkit.runs import SeedsConfig, side_by_side, train_and_evaluate, train_and_evaluate_seeds
-
     configs = {(weighting, s, "shared"): _run_config(s, weighting) for s in SEEDS}
     stacks = side_by_side(configs, seed_at=1)
     assert list(stacks) == [(weighting, "shared")] and stacks[(weighting, "shared")].stackable()

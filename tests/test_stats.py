@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from mtlkit.stats import Claim, at_last_epoch, claims_markdown, claims_table, mean_ci, seeds_needed, summarize
 
@@ -136,8 +137,6 @@ def test_absent_is_an_equivalence_test_around_the_threshold():
 
 
 def test_seeds_needed_matches_the_power_formula():
-    from scipy import stats
-
     n = seeds_needed(sd=0.3, delta=0.1)
     t = stats.t.ppf(0.975, n - 1) + stats.t.ppf(0.8, n - 1)
     assert (t * 0.3 / 0.1) ** 2 <= n < (t * 0.3 / 0.1) ** 2 + 1
