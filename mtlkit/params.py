@@ -104,6 +104,9 @@ class StudySpec:
     # the smallest effect that matters for each claim, and why: {claim id or its prefix ("C3" for C3.pcgrad):
     # (delta, reason)}, declared before any run (mtlkit.stats.Claim, docs/protocol.md)
     deltas: Mapping[str, tuple[float, str]] = field(default_factory=dict)
+    # the headline claims (ids or prefixes, as in ``deltas``): what the study asks above all, and what its
+    # default seed count is chosen for by a power analysis (docs/protocol.md)
+    headline: tuple[str, ...] = ()
 
     def param(self, name: str) -> Param:
         """The declared parameter ``name``."""
@@ -124,6 +127,10 @@ class StudySpec:
             if key in self.deltas:
                 return self.deltas[key]
         raise KeyError(f"study {self.name!r} declares no smallest effect (delta) for claim {claim!r}")
+
+    def is_headline(self, claim: str) -> bool:
+        """Whether ``claim`` (or its prefix, ``C3`` for ``C3.pcgrad``) is one of the study's headline claims."""
+        return claim in self.headline or claim.split(".")[0] in self.headline
 
     @property
     def notebook(self) -> Path:

@@ -242,8 +242,13 @@ def replication_markdown(root: str | Path) -> str:
     table = pd.DataFrame(rows)
     counts = table.verdict.value_counts()
     summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
+    power = power_table(root)
+    head = table.merge(power[power.headline == "yes"][["study", "claim"]], on=["study", "claim"])
+    decided = int((head.verdict != "inconclusive").sum())
     parts = [
-        f"{len(table)} claims: {summary}; {len(fragile)} fragile ({len(fragile) / len(table):.0%}).",
+        f"{len(table)} claims: {summary} ({counts.get('inconclusive', 0) / len(table):.0%} inconclusive); "
+        f"{len(fragile)} fragile ({len(fragile) / len(table):.0%}); {decided} of {len(head)} headline claims "
+        f"decided, {int((head.verdict != 'inconclusive').mul(head.fragile == '').sum())} of them on both blocks.",
         markdown_table(table, index=False),
     ]
     parts.append("Fragile claims (the verdict changed on the disjoint seeds):")
@@ -253,7 +258,7 @@ def replication_markdown(root: str | Path) -> str:
         "(distance from the threshold) the committed seeds detect at 80% power, and the seeds that would "
         "detect the claim's δ:"
     )
-    parts.append(markdown_table(power_table(root), index=False))
+    parts.append(markdown_table(power, index=False))
     return "\n\n".join(parts + (["\n".join(notes)] if notes else []))
 
 
@@ -266,8 +271,9 @@ def _sd(side: dict) -> float:
 
 
 def power_table(root: str | Path) -> pd.DataFrame:
-    """Per claim of every replicated study: δ, the seeds run, the per-seed SD pooled over the original and
-    the replication blocks, the effect those seeds detect at 80% power, and the seeds that detect δ."""
+    """Per claim of every replicated study: whether it is a headline claim, δ, the seeds run, the per-seed
+    SD pooled over the original and the replication blocks, the effect those seeds detect at 80% power, and
+    the seeds that detect δ (flagged where that is more than the design runs)."""
     rows = []
     for folder in sorted(p.parent for p in Path(root).glob(f"*/{FILE}")):
         data, _ = load(folder)
@@ -284,14 +290,20 @@ def power_table(root: str | Path) -> pd.DataFrame:
                 {
                     "study": folder.name,
                     "claim": r["id"],
+                    "headline": "yes" if c.get("headline") else "",
                     "δ": "" if delta is None else f"{delta:g}",
                     "seeds": n,
                     "SD": f"{sd:.3g}",
                     "detectable at these seeds": "" if detect is None else f"{detect:.3g}",
-                    "seeds for δ": "" if delta is None else (seeds_needed(sd, delta) or ""),
+                    "seeds for δ": "" if delta is None else _needed(seeds_needed(sd, delta), n),
                 }
             )
     return pd.DataFrame(rows)
+
+
+def _needed(need: int | None, n: int) -> str:
+    """The seeds that detect δ, flagged when the committed design runs fewer."""
+    return "" if need is None else f"{need} (more than run)" if need > n else str(need)
 
 
 def update_readme(readme: str | Path, root: str | Path) -> bool:

@@ -25,9 +25,9 @@ import torch
 from mtlkit import results as _results
 from mtlkit.host import host_info
 from mtlkit.params import ParameterError, StudySpec, validate
-from mtlkit.stats import Claim, claims_markdown
+from mtlkit.stats import POWER, Claim, claims_markdown, power_table
 from mtlkit.sweep import run_sweep
-from mtlkit.tables import DIVERGED_FACTOR, TIDY, diverged_runs
+from mtlkit.tables import DIVERGED_FACTOR, TIDY, diverged_runs, markdown_table
 
 HEADLESS_ENV = "MTLKIT_HEADLESS"
 OUT_ENV = "MTLKIT_OUT"
@@ -165,7 +165,14 @@ class Study:
         """Record computed claims, each tested with the smallest effect its study declares for it
         (:meth:`~mtlkit.params.StudySpec.delta`), and return them as recorded: what the notebook shows
         (once, with :meth:`findings_markdown`) and words its findings from."""
-        decided = self.judged([c.with_delta(*self.spec.delta(c.id)) for c in claims])
+        decided = self.judged(
+            [
+                dataclasses.replace(
+                    c.with_delta(*self.spec.delta(c.id)), headline=self.spec.is_headline(c.id)
+                )
+                for c in claims
+            ]
+        )
         self.claims.extend(decided)
         return decided
 
@@ -208,7 +215,16 @@ class Study:
     def findings_markdown(self, claims: Sequence[Claim]) -> str:
         """The claims table (in full, once per notebook), under :meth:`caveat` when there is one."""
         caveat = self.caveat()
-        return (f"> ⚠ {caveat}\n\n" if caveat else "") + claims_markdown(self.judged(claims))
+        judged = self.judged(claims)
+        power = (
+            f"**Power of this design** ({POWER:.0%}; `docs/protocol.md`): each claim's per-seed SD in this run, the "
+            "smallest distance from its threshold these seeds detect, and the seeds that would detect its δ. The "
+            "default seed count is chosen for the headline claims; one that needs more than the study's time "
+            "budget allows says so in the protocol."
+        )
+        return (f"> ⚠ {caveat}\n\n" if caveat else "") + "\n\n".join(
+            [claims_markdown(judged), power, markdown_table(power_table(judged), index=False)]
+        )
 
     def finish(self) -> None:
         """Write ``metrics.csv``, ``claims.json`` and ``manifest.json`` (last: it lists the SHA-256 of

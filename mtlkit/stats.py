@@ -77,8 +77,7 @@ def seeds_needed(sd: float, delta: float, level: float = 0.95, power: float = PO
         return None
     n = 2
     for _ in range(100):
-        t = _st.t.ppf(0.5 + level / 2, n - 1) + _st.t.ppf(power, n - 1)
-        need = max(2, math.ceil((t * sd / delta) ** 2))
+        need = max(2, math.ceil((_t_sum(n, level, power) * sd / delta) ** 2))
         if need == n:
             break
         n = need
@@ -94,7 +93,13 @@ def detectable_effect(sd: float, n: int, level: float = 0.95, power: float = POW
     """
     if n < 2 or not math.isfinite(sd):
         return None
-    return float((_st.t.ppf(0.5 + level / 2, n - 1) + _st.t.ppf(power, n - 1)) * sd / math.sqrt(n))
+    return float(_t_sum(n, level, power) * sd / math.sqrt(n))
+
+
+def _t_sum(n: int, level: float, power: float) -> float:
+    """Student-t quantiles of the interval's edge and of the power, ``n - 1`` degrees of freedom: a
+    design's detectable distance from the threshold is this many standard errors."""
+    return float(_st.t.ppf(0.5 + level / 2, n - 1) + _st.t.ppf(power, n - 1))
 
 
 def holm(pvalues: dict[str, float]) -> dict[str, float]:
@@ -128,7 +133,8 @@ class Claim:
     Build it with :meth:`Claim.test`; the fields are what ``claims.json`` holds: the per-seed ``values``,
     the range the statistic can take by construction (``support``; ``None`` = unbounded), what the paper
     reported (``paper``), and the share of the claim's runs whose best epoch was the last one allowed
-    (``at_last_epoch``; ``converged`` is whether that share is at most :data:`CONVERGED_SHARE`).
+    (``at_last_epoch``; ``converged`` is whether that share is at most :data:`CONVERGED_SHARE`), and
+    whether the study names it a ``headline`` claim (one its seed count is chosen for).
     """
 
     id: str
@@ -152,6 +158,7 @@ class Claim:
     seeds_needed: int | None = None
     level: float = 0.95
     detectable: float | None = None
+    headline: bool = False
 
     @classmethod
     def test(
@@ -322,6 +329,28 @@ def claims_table(claims: Sequence[Claim]) -> pd.DataFrame:
             for c in claims
         ]
     )
+
+
+def power_table(claims: Sequence[Claim]) -> pd.DataFrame:
+    """Each claim's power at the seeds it ran: the per-seed SD, the smallest distance from the threshold
+    those seeds detect at :data:`POWER`, its δ and the seeds that would detect δ (what the study's seed
+    count is chosen from, for its headline claims)."""
+    rows = []
+    for c in claims:
+        sd = float(np.std(c.values, ddof=1)) if len(c.values) > 1 else math.nan
+        need = seeds_needed(sd, c.delta, c.level) if c.delta is not None else None
+        rows.append(
+            {
+                "id": c.id,
+                "headline": "yes" if c.headline else "",
+                "seeds": c.n,
+                "per-seed SD": f"{sd:.3g}",
+                "detectable at these seeds": "" if c.detectable is None else f"{c.detectable:.3g}",
+                "δ": "" if c.delta is None else f"{c.delta:g}",
+                "seeds for δ": "" if need is None else (f"{need} (more than run)" if need > c.n else need),
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def claims_markdown(claims: Sequence[Claim]) -> str:

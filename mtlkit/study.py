@@ -110,11 +110,13 @@ def sizes_table(spec: StudySpec) -> pd.DataFrame:
 
 
 def deltas_table(spec: StudySpec) -> pd.DataFrame:
-    """The smallest effect that matters for each of the study's claims (or claim families), and why: what a
-    notebook shows in its protocol, before any result."""
-    return pd.DataFrame([{"claims": k, "δ": v[0], "why": v[1]} for k, v in spec.deltas.items()]).set_index(
-        "claims"
-    )
+    """The smallest effect that matters for each of the study's claims (or claim families), and why, and
+    which are the study's headline claims: what a notebook shows in its protocol, before any result."""
+    rows = [
+        {"claims": k, "headline": "yes" if spec.is_headline(k) else "", "δ": v[0], "why": v[1]}
+        for k, v in spec.deltas.items()
+    ]
+    return pd.DataFrame(rows).set_index("claims")
 
 
 def describe(spec: StudySpec) -> list[Sequence[str]]:

@@ -114,3 +114,117 @@ def test_verdicts_named_in_prose_match_the_committed_results(name):
                     if (verdicts[k] == verdict) == negated:
                         stale.append(f"{words!r}: {k} is {verdicts[k]} in results/{name}/claims.json")
     assert not stale, f"{name}: stale verdicts in the prose:\n" + "\n".join(stale)
+
+
+# --- numbers and seed ranges quoted in the Discussions, and fragile verdicts -------------------------------
+
+NUMBER = r"[+−-]?\d+(?:\.\d+)?"
+INTERVAL = re.compile(rf"(?P<est>{NUMBER})\s*%?\s*\[(?P<low>{NUMBER})\s*%?\s*,\s*(?P<high>{NUMBER})\s*%?\]")
+SEED_RANGE = re.compile(r"\bseeds\s+(\d+)\s*[–-]\s*(\d+)")
+
+
+def discussion(name: str) -> str:
+    """The notebook's Discussion (its markdown from "## Discussion" up to "## Exercises"), plain text."""
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    text, on = [], False
+    for c in nb["cells"]:
+        source = "".join(c["source"])
+        if c["cell_type"] == "markdown" and source.lstrip().startswith("## Discussion"):
+            on = True
+        if c["cell_type"] == "markdown" and source.lstrip().startswith("## Exercises"):
+            break
+        if on and c["cell_type"] == "markdown":
+            text.append(plain(source))
+    return " ".join(text)
+
+
+def replication(name: str) -> dict:
+    path = ROOT / "results" / name / "replication.json"
+    return json.loads(path.read_text()) if path.exists() else {"claims": [], "seeds": []}
+
+
+def quoted_intervals(text: str) -> list[tuple[str, tuple[float, float, float]]]:
+    """Every ``estimate [low, high]`` quoted in ``text``, as (the words, the three numbers)."""
+    num = lambda s: float(s.replace("−", "-"))  # noqa: E731 (float reads a leading "+")
+    return [(m.group(0), (num(m["est"]), num(m["low"]), num(m["high"]))) for m in INTERVAL.finditer(text)]
+
+
+def matches(quoted: str, value: float) -> bool:
+    """Whether ``value`` printed at the precision of ``quoted`` (a number as written) gives ``quoted``."""
+    decimals = len(quoted.split(".")[1]) if "." in quoted else 0
+    return abs(round(value, decimals) - float(quoted.replace("−", "-"))) < 10**-decimals / 2 + 1e-12
+
+
+def interval_sources(name: str) -> list[tuple[float, float, float]]:
+    """Every (estimate, low, high) the committed run holds for the study: its claims, and their replication."""
+    claims = json.loads((ROOT / "results" / name / "claims.json").read_text())["claims"]
+    found = [(c["estimate"], c["low"], c["high"]) for c in claims]
+    found += [
+        (r["replication"]["estimate"], r["replication"]["low"], r["replication"]["high"])
+        for r in replication(name)["claims"]
+        if r.get("replication")
+    ]
+    return [f for f in found if None not in f]
+
+
+def test_interval_pattern_reads_the_way_the_prose_writes():
+    found = quoted_intervals("C1 is −0.24 [−0.92, 0.43], and C2.all −22.1% [−27.9, −16.3]; (see [1])")
+    assert [n for _, n in found] == [(-0.24, -0.92, 0.43), (-22.1, -27.9, -16.3)]
+    assert matches("−0.24", -0.2412) and not matches("−0.24", -0.2312) and matches("5", 4.6)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_intervals_quoted_in_the_discussion_are_the_committed_ones(name):
+    sources = interval_sources(name)
+    stale = [
+        words
+        for words, numbers in quoted_intervals(discussion(name))
+        if not any(all(matches(q, v) for q, v in zip(_strings(words), s)) for s in sources)
+    ]
+    assert not stale, (
+        f"{name}: intervals in the Discussion that neither claims.json nor replication.json holds: {stale}"
+    )
+
+
+def _strings(words: str) -> list[str]:
+    m = INTERVAL.search(words)
+    return [m["est"], m["low"], m["high"]]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_seed_ranges_in_the_discussion_are_the_committed_ones(name):
+    manifest = json.loads((ROOT / "results" / name / "manifest.json").read_text())
+    blocks = [manifest["seeds"], replication(name)["seeds"]]
+    allowed = {(b[0], b[-1]) for b in blocks if b}
+    quoted = {(int(a), int(b)) for a, b in SEED_RANGE.findall(discussion(name))}
+    assert quoted <= allowed, (
+        f"{name}: seed ranges {sorted(quoted - allowed)} are neither the run's nor its replication's {sorted(allowed)}"
+    )
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_fragile_verdicts_are_never_stated_without_the_caveat(name):
+    fragile = {r["id"] for r in replication(name)["claims"] if r.get("fragile")}
+    bare = []
+    for text in prose_cells(name):
+        for m in MENTION.finditer(text):
+            near = text[max(0, m.start() - 300) : m.end() + 300]
+            for claim_id in re.findall(ID, m.group("ids")):
+                hit = [k for k in fragile if k == claim_id or k.startswith(claim_id + ".")]
+                if hit and "fragile" not in near:
+                    bare.append(f"{m.group(0)!r} ({', '.join(hit)} fragile)")
+    assert not bare, f"{name}: fragile verdicts stated without saying so: {bare}"
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/papers.md"])
+def test_intervals_quoted_in_the_docs_are_committed_ones(doc):
+    """The README and docs/papers.md quote estimates of the committed run: each ``estimate [low, high]``
+    must be a claim's (or its replication's) in some study's results."""
+    sources = [s for name in NOTEBOOKS for s in interval_sources(name)]
+    text = plain((ROOT / doc).read_text(encoding="utf-8"))
+    stale = [
+        words
+        for words, _ in quoted_intervals(text)
+        if not any(all(matches(q, v) for q, v in zip(_strings(words), s)) for s in sources)
+    ]
+    assert not stale, f"{doc}: intervals that no committed claims.json or replication.json holds: {stale}"

@@ -59,6 +59,7 @@ def test_committed_claims_are_valid(name):
         assert c["delta"] is not None and c["delta"] > 0 and len(c["delta_why"].split()) >= 3, (
             f"{c['id']}: every claim declares its smallest effect of interest and why"
         )
+        assert c.get("at_last_epoch") is not None, f"{c['id']}: every claim records convergence"
         if c["low"] is None:
             assert c["verdict"] == "inconclusive"
             continue
@@ -102,3 +103,14 @@ def test_every_committed_claim_can_fail_and_cites_the_paper(name):
             assert lo is not None or hi is not None, (
                 f"{c['id']}: {c['effect']!r} is bounded; declare its support"
             )
+
+
+@pytest.mark.parametrize("name", STUDY_NAMES)
+def test_each_study_names_its_headline_claims_and_its_claims_record_them(name):
+    spec = STUDIES[name]
+    claims = json.loads((ROOT / "results" / name / "claims.json").read_text())["claims"]
+    assert spec.headline, f"{name} names no headline claim (what its seed count is chosen for)"
+    for key in spec.headline:
+        assert any(c["id"] == key or c["id"].startswith(key + ".") for c in claims), f"{name}: no claim {key}"
+    for c in claims:
+        assert c["headline"] == spec.is_headline(c["id"]), c["id"]

@@ -1,10 +1,21 @@
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from scipy import stats
 
-from mtlkit.stats import Claim, at_last_epoch, claims_markdown, claims_table, mean_ci, seeds_needed, summarize
+from mtlkit.stats import (
+    Claim,
+    at_last_epoch,
+    claims_markdown,
+    claims_table,
+    detectable_effect,
+    mean_ci,
+    power_table,
+    seeds_needed,
+    summarize,
+)
 
 
 def test_mean_ci_matches_hand_computation():
@@ -148,3 +159,21 @@ def test_a_delta_needs_its_reason():
         Claim.test("C", "s", [0.1, 0.2], effect="e", paper="p", delta=0.1)
     with pytest.raises(ValueError, match="delta"):
         Claim.test("C", "s", [0.1, 0.2], effect="e", paper="p", delta=-1.0, delta_why=WHY)
+
+
+def test_detectable_effect_and_seeds_needed_are_one_power_computation():
+    # n seeds detect d = detectable_effect(sd, n); a design sized for d then needs at most n seeds
+    for sd, n in [(1.0, 10), (0.3, 25), (2.5, 6)]:
+        d = detectable_effect(sd, n)
+        assert seeds_needed(sd, d) <= n and seeds_needed(sd, d * 0.9) > n
+
+
+def test_power_table_shows_sd_detectable_effect_and_seeds_for_delta():
+    c = Claim.test(
+        "C1", "x", [0.1, 0.5, 0.3, 0.7], effect="e", paper="", delta=0.2, delta_why="a stated threshold"
+    )
+    row = power_table([replace(c, headline=True)]).iloc[0]
+    sd = float(np.std([0.1, 0.5, 0.3, 0.7], ddof=1))
+    assert row["headline"] == "yes" and row["seeds"] == 4 and row["per-seed SD"] == f"{sd:.3g}"
+    assert row["seeds for δ"] == f"{seeds_needed(sd, 0.2)} (more than run)"
+    assert row["detectable at these seeds"] == f"{detectable_effect(sd, 4):.3g}"

@@ -66,6 +66,7 @@ SPEC = StudySpec(
         "C2": ACCURACY_POINT,
         "C3": DELTA_M,
     },
+    headline=("C1", "C2"),
     checks=(AT_LEAST_TWO_TASKS,),
 )
 

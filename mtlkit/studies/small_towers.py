@@ -61,7 +61,7 @@ SPEC = StudySpec(
     paper="Wang, Zhao, Dai, Fifty, Lin, Hong, Chi 2020, Small Towers Make Big Differences, arXiv 2008.05808",
     figure="hypervolume",
     params=COMMON
-    + sizes(seeds=(2, 5, 10), epochs=(4, 200, 300), n_train=(200, 800, 5000))
+    + sizes(seeds=(2, 10, 20), epochs=(4, 200, 300), n_train=(200, 800, 5000))
     + (
         _sized("patience", "int", "early stopping: epochs without a better val loss", (2, 10, 20), low=1),
         _sized("digits", "str", "primary data set", ("multidigits",) * 2 + ("overlaid",), choices=DIGIT_DATA),
@@ -98,6 +98,7 @@ SPEC = StudySpec(
         )
         for key in ("D1", "D2", "D3", "D4", "E1")
     },
+    headline=("D1.linear",),
     checks=(
         (
             lambda p: len(p["digit_tasks"]) == 2,

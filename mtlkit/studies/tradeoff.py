@@ -63,7 +63,7 @@ SPEC = StudySpec(
     figure="tradeoff",
     params=COMMON
     + (
-        _sized("seeds", "int", "independent networks per condition", (2, 6, 30), 2, 1000),
+        _sized("seeds", "int", "independent networks per condition", (2, 25, 100), 2, 1000),
         Param("n_dims", "int", 3, "input (and output) dimensions D; D x D tasks", low=3, high=8),
         _sized("n_features", "int", "features per dimension F (stimuli = F^D)", (3, 3, 4), 2, 10),
         Param("mapping", "str", "identity", "feature -> response rule of each task", choices=MAPPINGS),
@@ -96,6 +96,7 @@ SPEC = StudySpec(
         "C4.choice": ENVIRONMENTS,
         "C4": REWARD,
     },
+    headline=("C1", "C2", "C4.choice"),
     checks=(
         _ordered("horizon_min", "<", "horizon_max"),
         _ordered("concurrency_min", "<=", "concurrency_max"),
