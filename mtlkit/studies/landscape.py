@@ -71,6 +71,14 @@ SPEC = StudySpec(
 )
 
 
+UNTUNED = {
+    "gradnorm": "GradNorm's weight step (0.025 per update, on the sign of each task's gap to its target) is ours and "
+    "was not tuned on validation, while every network's learning rate is the same for all methods: the verdict is "
+    "about GradNorm at that step",
+}
+"""Caveats a claim carries where a method's own setting was not chosen on validation (issue: same method as its
+authors); the claim's statement and ``detail`` say so."""
+
 PAPER = {
     "C1": "Survey (Crawshaw 2020, arXiv 2009.09796, sec. 2): hard sharing is the default design and often "
     "generalises better than one network per task; a review, so a direction, no number",
