@@ -229,7 +229,7 @@ def at_cap_by_claim(
     """Study 04's ``at_last_epoch`` per claim: the share of the runs behind it whose best epoch is their cap.
     ``best``: the joint runs' best epochs by ``(method, seed)`` (cap ``joint_cap``); ``networks``: the
     ground truth's networks (``network``, ``size``, best ``epoch``; cap ``truth_cap``). C1: the tracked
-    run and the single and pair networks (the true gains); C2: the tracked run and every network
+    run and the single and pair networks (the true gains; C1.cosine as C1); C2: the tracked run and every network
     (C2.compute: HOA's); C3.<baseline>: IT-MTL, the baseline and one network per task (delta_m reference)."""
 
     def joint(*methods: str) -> tuple[Sequence[float], int]:
@@ -242,6 +242,7 @@ def at_cap_by_claim(
     pairs, every = small & (networks["size"] == "full"), networks.network.notna()
     hoa = small | (networks["size"] == "half")
     out = {"C1": at_cap(joint("equal"), truth(pairs)), "C2.compute": at_cap(joint("equal"), truth(hoa))}
-    out["C2.regret"] = out["C2.all"] = at_cap(joint("equal"), truth(every))
+    out["C1.cosine"] = out["C1"]
+    out["C2.regret"] = out["C2.all"] = out["C2.random"] = at_cap(joint("equal"), truth(every))
     out |= {f"C3.{b}": at_cap(joint("itmtl", b, "single")) for b in ("equal", "pcgrad")}
     return out
