@@ -4,7 +4,9 @@ it is judged against a ground truth.
 :class:`mtlkit.tracking.AffinityTracker` measures ``Z(i -> j)`` during training and
 :func:`mtlkit.tracking.affinity` (re-exported here) averages it over training (TAG's inter-task affinity);
 :func:`affinity_candidates` turns it into scores for the budgeted network selection of :mod:`mtlkit.grouping` (TAG's rule: no group of one task);
-:func:`gain_correlation` and :func:`step_size_sensitivity` compare it with the true pairwise gains, and
+:func:`gain_correlation` and :func:`step_size_sensitivity` compare it with the true pairwise gains (held out:
+:func:`held_out_gains`; the ground truth's own noise floor: :func:`gain_noise_floor`),
+:func:`random_groupings` draws the groupings it is compared with at equal budget, and
 :func:`step_norm_ratio` compares the sizes of two lookahead updates.
 """
 
@@ -17,8 +19,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mtlkit.grouping import Candidate, candidate_networks, network_name, subsets
-from mtlkit.selection import train_subsets
+from mtlkit.grouping import (
+    Candidate,
+    candidate_networks,
+    evaluate_selection,
+    network_name,
+    random_selection,
+    subsets,
+)
+from mtlkit.selection import candidates, pairwise_gains, train_subsets
 from mtlkit.tracking import affinity as affinity  # re-exported: mtlkit.transference.affinity
 
 
@@ -53,7 +62,8 @@ def gain_correlation(
 ) -> pd.Series:
     """Per seed, the Spearman correlation between ``column`` of ``per_seed`` (rows ``seed, source,
     target``: e.g. averaged affinity or gradient cosine) and the ground-truth gain of the target task
-    trained with the source (:func:`mtlkit.selection.pairwise_gains`).
+    trained with the source (:func:`mtlkit.selection.pairwise_gains`). When ``gains`` has a ``seed``
+    column (e.g. :func:`held_out_gains`), each seed is compared with its own rows of it.
 
     With ``within``, the correlation is taken *within each target* (how well ``column`` ranks a task's
     partners) and averaged over targets: the comparison a grouping needs, since a task is served by its
@@ -66,9 +76,37 @@ def gain_correlation(
 
     out = {}
     for s, g in per_seed.groupby("seed"):
-        both = g.merge(truth, on=["source", "target"])
+        mine = truth[truth.seed == s].drop(columns="seed") if "seed" in truth.columns else truth
+        both = g.merge(mine, on=["source", "target"])
         out[s] = float(np.nanmean([rho(t) for _, t in both.groupby("target")])) if within else rho(both)
     return pd.Series(out, name=column)
+
+
+def seed_gains(final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """Each seed's own pairwise gains (:func:`mtlkit.selection.pairwise_gains` of that seed's networks).
+    Rows: seed, task, partner, gain."""
+    per = [pairwise_gains(g, tasks).assign(seed=s) for s, g in final.groupby("seed")]
+    return pd.concat(per, ignore_index=True)
+
+
+def held_out_gains(final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
+    """Leave one seed out: for each seed, the pairwise gains averaged over the *other* seeds' networks, so
+    that a per-seed estimate judged against them meets the ground truth's own noise (and never its own
+    seed's draw). Rows: seed, task, partner, gain. Needs at least two seeds."""
+    seeds = sorted(final.seed.unique())
+    if len(seeds) < 2:
+        raise ValueError(f"held-out gains need at least 2 seeds, got {len(seeds)}")
+    return pd.concat(
+        [pairwise_gains(final[final.seed != s], tasks).assign(seed=s) for s in seeds], ignore_index=True
+    )
+
+
+def gain_noise_floor(final: pd.DataFrame, tasks: Sequence[str], within: bool = False) -> pd.Series:
+    """Per seed, the Spearman correlation of that seed's own true gains with the other seeds' mean gains
+    (:func:`held_out_gains`): how well the ground truth predicts itself, the reference a perfect per-seed
+    estimator of the gains would reach against held-out gains."""
+    own = seed_gains(final, tasks).rename(columns={"partner": "source", "task": "target", "gain": "own"})
+    return gain_correlation(own, held_out_gains(final, tasks), "own", within).rename("noise floor")
 
 
 def step_size_sensitivity(z: pd.DataFrame, gains: pd.DataFrame, by: str = "eta") -> pd.DataFrame:
@@ -147,13 +185,51 @@ def relative_totals(
     return pd.concat(gaps, axis=1).mean(axis=1)
 
 
+def random_groupings(
+    final: pd.DataFrame,
+    table: Sequence[Candidate],
+    tasks: Sequence[str],
+    budgets: Sequence[float],
+    draws: int,
+    seed: int,
+    method: str = "random groups",
+) -> pd.DataFrame:
+    """``draws`` random selections per budget from ``table`` (e.g. :func:`affinity_candidates`: the groups
+    TAG chooses from, so a draw buys as many full-size networks as the budget does), drawn as
+    :func:`mtlkit.selection.compare_methods` draws its random baseline (:func:`~mtlkit.grouping.random_selection`,
+    generator seeded with ``seed``) and scored on each seed's test losses. Rows as
+    :func:`~mtlkit.selection.compare_methods`' (``method`` names them)."""
+    rng = np.random.default_rng(seed)
+    tests = {s: candidates(g, "test") for s, g in final.groupby("seed")}
+    rows = []
+    for b in budgets:
+        for d in range(draws):
+            sel = random_selection(table, tasks, b, rng)
+            if sel is None:
+                continue
+            for s, test in tests.items():
+                total = evaluate_selection(sel.networks, test, tasks)
+                rows.append(
+                    {
+                        "method": method,
+                        "budget": b,
+                        "seed": s,
+                        "draw": d,
+                        "networks": " | ".join(sel.networks),
+                        "cost": sel.cost,
+                        "test_total": total,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
 def at_cap_by_claim(
     best: pd.Series, joint_cap: int, networks: pd.DataFrame, truth_cap: int
 ) -> dict[str, float]:
     """Study 04's ``at_last_epoch`` per claim: the share of the runs behind it whose best epoch is their cap.
     ``best``: the joint runs' best epochs by ``(method, seed)`` (cap ``joint_cap``); ``networks``: the
     ground truth's networks (``network``, ``size``, best ``epoch``; cap ``truth_cap``). C1: the tracked
-    run and the single and pair networks (the true gains); C2: the tracked run and every network
+    run and the single and pair networks (the true gains; C1.cosine as C1); C2: the tracked run and every network
     (C2.compute: HOA's); C3.<baseline>: IT-MTL, the baseline and one network per task (delta_m reference)."""
 
     def joint(*methods: str) -> tuple[Sequence[float], int]:
@@ -166,6 +242,7 @@ def at_cap_by_claim(
     pairs, every = small & (networks["size"] == "full"), networks.network.notna()
     hoa = small | (networks["size"] == "half")
     out = {"C1": at_cap(joint("equal"), truth(pairs)), "C2.compute": at_cap(joint("equal"), truth(hoa))}
-    out["C2.regret"] = out["C2.all"] = at_cap(joint("equal"), truth(every))
+    out["C1.cosine"] = out["C1"]
+    out["C2.regret"] = out["C2.all"] = out["C2.random"] = at_cap(joint("equal"), truth(every))
     out |= {f"C3.{b}": at_cap(joint("itmtl", b, "single")) for b in ("equal", "pcgrad")}
     return out

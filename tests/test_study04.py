@@ -33,6 +33,9 @@ def test_protocol_is_printed_from_the_resolved_parameters():
     assert "every 7 steps" in text and "at most 9 epochs" in text and "stop after 3" in text
     assert "0.01, 0.1, 1" in text, "the SGD sensitivity rows, from lookahead_lr x sgd_factors"
     assert "excludes singletons" in text and "HOA / affinity > 1" in text and "2 (4 to 5)" in text
+    assert "leaving one seed out" in text and "Earlier reference" in text, "C1 against held-out gains"
+    assert "from the affinity method's own candidates" in text and "same inference cost" in text
+    assert "both sides at the same" in text and "without early stopping" in text
     sgd = " ".join(study04.protocol(_params(lookahead="sgd", lookahead_lr=0.1), [0]).value)
     assert "a plain SGD step of size 0.1" in sgd
 
@@ -77,7 +80,18 @@ def test_compute_table_counts_and_times_both_methods():
     assert t["ratio (time)"].tolist() == pytest.approx([2.5, 4.0])
     assert t.overhead.tolist() == pytest.approx([4 / 3, 5 / 4])
     assert t["HOA network-epochs"].tolist() == [90.0, 90.0]  # (3 + 3 + 3) networks x 10 epochs
-    assert t["ratio (network-epochs)"].tolist() == pytest.approx([4.5, 2.25])
+    assert t["affinity network-epochs"].tolist() == [10.0, 10.0], "timed at the same epochs as HOA"
+    assert t["joint run epochs (to plateau)"].tolist() == [20.0, 40.0]
+    assert t["ratio (network-epochs)"].tolist() == pytest.approx([9.0, 9.0])
+    assert t["ratio (time), earlier protocol"].tolist() == pytest.approx([2.5 / 2, 4.0 / 4])
+
+
+def test_the_timed_joint_run_trains_for_the_ground_truths_epochs_without_early_stopping():
+    p = _params(epochs=7, joint_epochs=30, patience=2)
+    run = study04.timing_run(p, 1)
+    assert (run.fit.epochs, run.fit.patience) == (7, None)
+    assert run.track is not None and run.fit.weighting == study04.run_config(p, "equal", 1).fit.weighting
+    assert study04.timing_configs(p, [1])[(1,)]["run"] == run.to_dict()
 
 
 def test_time_compute_times_the_tracked_run_and_hoas_networks():
@@ -114,6 +128,7 @@ def test_each_claim_counts_the_runs_behind_it_at_their_cap():
     )
     shares = at_cap_by_claim(best, 100, networks, 30)
     assert shares["C1"] == pytest.approx(2 / 3), "the tracked run and the single and pair networks"
-    assert shares["C2.all"] == shares["C2.regret"] == pytest.approx(4 / 5)
+    assert shares["C2.all"] == shares["C2.regret"] == shares["C2.random"] == pytest.approx(4 / 5)
+    assert shares["C1.cosine"] == shares["C1"]
     assert shares["C2.compute"] == pytest.approx(3 / 4), "HOA's networks: no triple"
     assert shares["C3.equal"] == pytest.approx(1 / 3) and shares["C3.pcgrad"] == pytest.approx(1 / 3)

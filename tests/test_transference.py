@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from mtlkit.data.base import MultiTaskData, TaskSpec
-from mtlkit.grouping import branch_and_bound
+from mtlkit.grouping import branch_and_bound, network_name, subsets
 from mtlkit.lookahead import (
     at_next_step,
     best_update,
@@ -30,6 +30,11 @@ from mtlkit.transference import (
     affinity,
     affinity_candidates,
     gain_correlation,
+    gain_noise_floor,
+    held_out_gains,
+    random_groupings,
+    relative_totals,
+    seed_gains,
     step_norm_ratio,
     step_size_sensitivity,
 )
@@ -373,6 +378,78 @@ def test_gain_correlation_pooled_and_within_each_target():
     within = gain_correlation(per_seed, gains, "affinity", within=True)
     assert within[0] == pytest.approx(1.0)
     assert pooled[0] < 0
+
+
+def _truth(gains_by_seed: dict[int, dict[tuple[str, str], float]], tasks=("a", "b", "c")) -> pd.DataFrame:
+    """A ground-truth table (:func:`mtlkit.selection.score_table` per seed) whose single networks all have
+    loss 1 and whose pair networks lower task t's loss by the given gain of (t, partner)."""
+    rows = []
+    for s, gains in gains_by_seed.items():
+        for g in subsets(tasks):
+            for t in sorted(g):
+                loss = 1.0 if len(g) == 1 else 1.0 - gains.get((t, *sorted(g - {t})), 0.0)
+                rows.append({"seed": s, "network": network_name(g, "full"), "size": "full", "cost": 1.0,
+                             "task": t, "val": loss, "test": loss})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_held_out_gains_leave_each_seed_out_and_set_the_noise_floor():
+    tasks = ("a", "b", "c")
+    v = dict(zip([(t, u) for t in tasks for u in tasks if t != u], [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
+    flipped = {k: -x for k, x in v.items()}
+    final = _truth({0: flipped, 1: v, 2: v, 3: v})  # seed 0's own gains reverse the others'
+    held = held_out_gains(final, tasks).set_index(["seed", "task", "partner"]).gain
+    assert held.loc[(0, "a", "b")] == pytest.approx(0.1)  # the mean of seeds 1-3, not seed 0's -0.1
+    assert held.loc[(1, "a", "b")] == pytest.approx((-0.1 + 0.1 + 0.1) / 3)
+    own = seed_gains(final, tasks).set_index(["seed", "task", "partner"]).gain
+    assert own.loc[(0, "a", "b")] == pytest.approx(-0.1)
+    # an estimate equal to the held-out gains ranks them perfectly, though seed 0's own draw disagrees
+    estimate = pd.DataFrame([{"seed": s, "source": u, "target": t, "affinity": x}
+                             for s in range(4) for (t, u), x in v.items()])  # fmt: skip
+    assert gain_correlation(estimate, held_out_gains(final, tasks), "affinity").tolist() == pytest.approx(
+        [1.0] * 4
+    )
+    against_own = gain_correlation(estimate, seed_gains(final, tasks), "affinity")
+    assert against_own[0] == pytest.approx(-1.0)
+    # the ground truth predicts itself in seeds 1-3, not in seed 0
+    assert gain_noise_floor(final, tasks).tolist() == pytest.approx([-1.0, 1.0, 1.0, 1.0])
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        held_out_gains(final[final.seed == 0], tasks)
+
+
+def test_random_groupings_buy_the_budget_from_the_given_candidates_only():
+    tasks = ["a", "b", "c"]
+    v = {
+        ("a", "b"): 0.5,
+        ("b", "a"): 0.5,
+        ("c", "a"): -0.2,
+        ("a", "c"): -0.2,
+        ("b", "c"): 0.1,
+        ("c", "b"): 0.1,
+    }
+    final = _truth({0: v, 1: v})
+    aff = pd.DataFrame([{"source": u, "target": t, "affinity": x} for (t, u), x in v.items()])
+    table = affinity_candidates(aff, tasks)  # groups of two or three tasks, full size
+    draws = random_groupings(final, table, tasks, [1.0, 2.0], draws=6, seed=3)
+    again = random_groupings(final, table, tasks, [1.0, 2.0], draws=6, seed=3)
+    pd.testing.assert_frame_equal(draws, again)  # the study seed fixes the draws
+    assert len(draws) == 2 * 6 * 2 and set(draws.method) == {"random groups"}
+    one = draws[draws.budget == 1.0]
+    assert set(one.networks) == {"full:a+b+c"}  # the only single group that serves every task
+    two = draws[draws.budget == 2.0]
+    assert (two.networks.str.count(r"\|") == 1).all() and (two.cost == 2.0).all()  # two networks each
+    assert not two.networks.str.contains("half|full:[abc](?: |$)").any()  # never a single-task network
+    # a draw's total is its networks' test losses, best network per task: ab + bc serves c at 0.9
+    ab_bc = two[two.networks == "full:a+b | full:b+c"]
+    assert ab_bc.empty or ab_bc.test_total.iloc[0] == pytest.approx(0.5 + 0.5 + 0.9)
+    # the claim compares a method with these draws at the same budget, in percent
+    chosen = pd.DataFrame([{"method": "affinity", "budget": b, "seed": s, "test_total": 1.5}
+                           for b in (1.0, 2.0) for s in (0, 1)])  # fmt: skip
+    both = pd.concat([chosen, draws])
+    ref = draws[draws.budget == 2.0].groupby("seed").test_total.mean()
+    assert relative_totals(both, "affinity", "random groups", [2.0]).tolist() == pytest.approx(
+        (100 * (1.5 / ref - 1)).tolist()
+    )
 
 
 def test_step_size_sensitivity_reports_each_eta_and_seed():
