@@ -134,6 +134,7 @@ SPEC = StudySpec(
         ),
         "C3": DELTA_M,
     },
+    headline=("C1", "C2.regret"),
     checks=(
         *task_grouping.CHECKS,
         (
