@@ -276,23 +276,37 @@ def pairwise_gains(final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_regret(final: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.Series:
-    """Per seed, how much worse on that seed's test losses the selection made on (seed-averaged)
-    validation losses is than the best selection on test, in percent of the latter, averaged over
-    budgets (0 = the validation choice is also the test optimum; never negative)."""
-    chosen = {b: branch_and_bound(candidates(mean_scores(final), "val"), tasks, b) for b in budgets}
+def choice_regret(final: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.DataFrame:
+    """How far the selection made on seed-averaged validation losses lands from selections made on test losses,
+    per seed ``s`` on ``s``'s test losses, in percent of the reference's total there, averaged over budgets.
+    Columns: ``held-out`` (reference: the choice on the test losses averaged over the *other* seeds,
+    leave-one-out, so it never sees ``s``'s test noise; NaN with one seed), ``per-seed oracle`` (reference:
+    the best selection on ``s``'s own test losses, which fits its noise) and ``noise floor`` (a perfect
+    chooser, the choice on test losses averaged over every seed, against that same per-seed oracle)."""
+
+    def pick(table: pd.DataFrame, split: str) -> dict[float, Selection | None]:
+        return {b: branch_and_bound(candidates(mean_scores(table), split), tasks, b) for b in budgets}
+
+    seeds = sorted(final.seed.unique())
+    chosen, perfect = pick(final, "val"), pick(final, "test")
     out = {}
-    for s, g in final.groupby("seed"):
-        test = candidates(g, "test")
-        gaps = []
+    for s in seeds:
+        test = candidates(final[final.seed == s], "test")
+        held = pick(final[final.seed != s], "test") if len(seeds) > 1 else dict.fromkeys(budgets)
+        rows = []
         for b in budgets:
-            best = branch_and_bound(test, tasks, b)
-            if chosen[b] is not None and best is not None:
-                gaps.append(
-                    100 * (evaluate_selection(chosen[b].networks, test, tasks) - best.total) / best.total
-                )
-        out[s] = float(np.mean(gaps))
-    return pd.Series(out, name="test_regret")
+            oracle, val = branch_and_bound(test, tasks, b), chosen[b]
+            if oracle is None or val is None:
+                continue
+            picks = (val, held[b], perfect[b])
+            mine, ref, best = (
+                math.nan if x is None else evaluate_selection(x.networks, test, tasks) for x in picks
+            )
+            rows.append(
+                [100 * (mine / ref - 1), 100 * (mine / oracle.total - 1), 100 * (best / oracle.total - 1)]
+            )
+        out[s] = np.mean(rows, axis=0)
+    return pd.DataFrame.from_dict(out, orient="index", columns=["held-out", "per-seed oracle", "noise floor"])
 
 
 def network_epochs(n_tasks: int, epochs: int, method: str, esa_epoch: int) -> int:

@@ -233,3 +233,46 @@ def test_a_candidate_checks_itself(tasks, cost, loss, match):
     return different selections, so such a candidate cannot be made."""
     with pytest.raises(ValueError, match=match):
         Candidate("n", tasks, cost, loss)
+
+
+def _final(rows):
+    """A ground truth's ``final`` table from ``(seed, network, task, val, test)`` rows (full-size networks)."""
+    import pandas as pd
+
+    cols = ["seed", "network", "task", "val", "test"]
+    return pd.DataFrame(rows, columns=cols).assign(size="full", cost=1.0)
+
+
+def test_choice_regret_is_zero_when_validation_is_test_and_the_seeds_agree():
+    from mtlkit.selection import choice_regret
+
+    rng = np.random.default_rng(3)
+    tasks = ["a", "b", "c"]
+    one = [(c.name, t, v, v) for c in random_table(rng, tasks) if c.cost == 1.0 for t, v in c.loss.items()]
+    final = _final([(s, *r) for s in range(3) for r in one])
+    out = choice_regret(final, tasks, [1.0, 1.5, 2.0, 3.0])
+    assert list(out.columns) == ["held-out", "per-seed oracle", "noise floor"]
+    assert (out.to_numpy() == 0).all()
+
+
+def test_choice_regret_holds_each_seeds_own_test_losses_out_of_its_reference():
+    from mtlkit.selection import choice_regret
+
+    # seed 0's test favours the two single-task networks, seed 1's the pair network; validation favours the singles
+    test = {
+        0: {"full:a": 0.1, "full:b": 0.1, "full:a+b": 0.6},
+        1: {"full:a": 0.5, "full:b": 0.5, "full:a+b": 0.1},
+    }
+    val = {"full:a": 0.1, "full:b": 0.1, "full:a+b": 0.9}
+    serves = {"full:a": "a", "full:b": "b", "full:a+b": "ab"}
+    final = _final([(s, n, t, val[n], test[s][n]) for s in (0, 1) for n in serves for t in serves[n]])
+    out = choice_regret(final, ["a", "b"], [2.0])
+    # seed 0: the reference is chosen on seed 1's test losses (the pair network, 1.2 on seed 0), not on seed 0's own
+    # (which would give 0); the singles the validation picks total 0.2 there: 100 * (0.2 / 1.2 - 1)
+    assert out.loc[0, "held-out"] == pytest.approx(100 * (0.2 / 1.2 - 1))
+    assert out.loc[1, "held-out"] == pytest.approx(0.0)  # seed 0's test losses also pick the singles
+    # the earlier reference, each seed's own test optimum: 0 on seed 0, the singles' 1.0 against 0.2 on seed 1
+    assert out["per-seed oracle"].tolist() == pytest.approx([0.0, 400.0])
+    assert out["noise floor"].tolist() == pytest.approx(
+        [0.0, 400.0]
+    )  # the seed-averaged test choice: the singles

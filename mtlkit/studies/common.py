@@ -148,3 +148,8 @@ SIMILARITY = (
 EPOCH = (1.0, "one epoch to criterion: the measure's resolution (the criterion is checked once an epoch)")
 ENVIRONMENTS = (0.1, "one held-out environment in ten chosen better: less is no strategy worth learning")
 REWARD = (0.01, "0.01 reward per step, the non-inferiority margin study 01's C4.better states")
+
+NEAR_OPTIMAL = 2.0
+"""Near-optimal: a selection's test total within this many percent of its reference's, in every study that
+judges it (03's C2.HOA and C3, 05's C1): between the paper's HOA (0.6%) and ESA (4.4%), a difference it calls
+clear (study 05 used 5% until 2026-12-07, which counted ESA as near-optimal)."""
