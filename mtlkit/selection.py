@@ -277,33 +277,34 @@ def pairwise_gains(final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
 
 
 def choice_regret(final: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.DataFrame:
-    """How far the selection made on seed-averaged validation losses lands from selections made on test losses,
-    per seed ``s`` on ``s``'s test losses, in percent of the reference's total there, averaged over budgets.
-    Columns: ``held-out`` (reference: the choice on the test losses averaged over the *other* seeds,
-    leave-one-out, so it never sees ``s``'s test noise; NaN with one seed), ``per-seed oracle`` (reference:
+    """How far a selection made on validation losses lands from one made on test losses, per seed ``s`` on
+    ``s``'s test losses, in percent of the reference's total there, averaged over budgets. Columns:
+    ``held-out`` (both choices leave ``s`` out, leave-one-out: the one on the other seeds' averaged validation
+    losses against the one on their averaged test losses, so neither sees ``s``'s noise; NaN with one seed),
+    ``per-seed oracle`` (the earlier reference: the study's choice on every seed's validation losses against
     the best selection on ``s``'s own test losses, which fits its noise) and ``noise floor`` (a perfect
     chooser, the choice on test losses averaged over every seed, against that same per-seed oracle)."""
 
     def pick(table: pd.DataFrame, split: str) -> dict[float, Selection | None]:
         return {b: branch_and_bound(candidates(mean_scores(table), split), tasks, b) for b in budgets}
 
-    seeds = sorted(final.seed.unique())
+    seeds, none = sorted(final.seed.unique()), dict.fromkeys(budgets)
     chosen, perfect = pick(final, "val"), pick(final, "test")
     out = {}
     for s in seeds:
-        test = candidates(final[final.seed == s], "test")
-        held = pick(final[final.seed != s], "test") if len(seeds) > 1 else dict.fromkeys(budgets)
+        test, others = candidates(final[final.seed == s], "test"), final[final.seed != s]
+        held_val, held_test = (pick(others, "val"), pick(others, "test")) if len(seeds) > 1 else (none, none)
         rows = []
         for b in budgets:
-            oracle, val = branch_and_bound(test, tasks, b), chosen[b]
-            if oracle is None or val is None:
+            oracle = branch_and_bound(test, tasks, b)
+            if oracle is None or chosen[b] is None:
                 continue
-            picks = (val, held[b], perfect[b])
-            mine, ref, best = (
-                math.nan if x is None else evaluate_selection(x.networks, test, tasks) for x in picks
+            loo, ref, mine, best = (
+                math.nan if x is None else evaluate_selection(x.networks, test, tasks)
+                for x in (held_val[b], held_test[b], chosen[b], perfect[b])
             )
             rows.append(
-                [100 * (mine / ref - 1), 100 * (mine / oracle.total - 1), 100 * (best / oracle.total - 1)]
+                [100 * (loo / ref - 1), 100 * (mine / oracle.total - 1), 100 * (best / oracle.total - 1)]
             )
         out[s] = np.mean(rows, axis=0)
     return pd.DataFrame.from_dict(out, orient="index", columns=["held-out", "per-seed oracle", "noise floor"])

@@ -78,6 +78,7 @@ SPEC = StudySpec(
         ),
     ),
     deltas={"C1": REGRET_POINT, "C2": RHO},
+    headline=("C1.TAG", "C1.GradTAG", "C1.ETAP"),
     checks=(
         *task_grouping.CHECKS,
         study04.SPEC.checks[-1],
