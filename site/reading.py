@@ -170,7 +170,7 @@ def interval(c: dict) -> str:
     width = abs(high - low) or abs(c["estimate"]) or 1.0
     d = max(0, min(6, 2 - math.floor(math.log10(width))))
     level = f"{c.get('level', 0.95):.0%}"
-    return f"{number(c['estimate'], d)} <small>{level} [{number(low, d)}, {number(high, d)}]</small>"
+    return f"{number(c['estimate'], d)}<br><small>{level} [{number(low, d)}, {number(high, d)}]</small>"
 
 
 def claims_html(folder: Path) -> str:

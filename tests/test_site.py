@@ -296,7 +296,7 @@ def test_claims_tables_clip_intervals_to_the_statistics_support_and_round_each_r
     assert reading.clip(-1.012, -0.964, [-1, 1]) == (-1, -0.964)
     assert reading.clip(-3.0, 2.0, [None, None]) == (-3.0, 2.0)
     row = {"estimate": 0.0019, "low": -0.07028, "high": 0.0741, "level": 0.95}
-    assert reading.interval(row) == "+0.002 <small>95% [\u22120.070, +0.074]</small>"
+    assert reading.interval(row) == "+0.002<br><small>95% [\u22120.070, +0.074]</small>"
     for study in STUDIES:
         for c in json.loads((ROOT / "results" / study / "claims.json").read_text())["claims"]:
             lo, hi = (
