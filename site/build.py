@@ -2,28 +2,27 @@
 
     python site/build.py [OUT]      # OUT defaults to build/site; `make site` runs this
 
-Nothing is executed: the pages are README.md (the landing page), docs/*.md and the committed executed notebooks
-results/<study>/<study>.ipynb with their figures. Sources are staged, never edited in place; links in the README that
-point at a study's source notebook are pointed at its executed page, and claims tables mark the verdicts their
-study's replication calls fragile. Warnings fail the build (a broken cross-reference
+Nothing is executed: the pages are a landing page (one row per study, its verdicts counted from the committed
+results), the README's longer sections as pages, docs/*.md and the committed executed notebooks
+results/<study>/<study>.ipynb with their figures and downloads. Sources are staged, never edited in place; how the
+staged copies differ from them is site/reading.py's business. Warnings fail the build (a broken cross-reference
 or image is a warning).
 """
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # mtlkit from this checkout, installed or not
-
-from mtlkit import replication  # noqa: E402
-
 SITE = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # mtlkit from this checkout, installed or not
+sys.path.insert(0, str(SITE))  # reading.py: what the reader's pages are made of
+
+import reading  # noqa: E402
+
 WORK = ROOT / "build"  # holds site-src/ (the staged sources) and site-doctrees/ (Sphinx's cache)
 
 
@@ -32,49 +31,14 @@ def studies() -> list[str]:
     return sorted(p.parent.name for p in ROOT.glob("results/*/*.ipynb") if p.stem == p.parent.name)
 
 
-def landing_page(readme: str, names: list[str], docs: list[str]) -> str:
-    """The README with source-notebook links sent to the executed pages, and the site's table of contents."""
-    readme = re.sub(r"\]\(notebooks/([\w-]+)\.ipynb\)", r"](results/\1/\1.ipynb)", readme)
-    readme = readme.replace("](build/site/index.html)", "](index.md)")  # the site itself
-    toc = ["", "```{toctree}", ":caption: Studies", ":maxdepth: 1", ""]
-    toc += [f"results/{n}/{n}" for n in names]
-    toc += ["```", "", "```{toctree}", ":caption: Docs", ":maxdepth: 1", ""]
-    toc += [f"docs/{d}" for d in docs] + ["```", ""]
-    # the table of contents goes right after the opening section (before the first second-level heading)
-    head, sep, rest = readme.partition("\n## ")
-    return head.rstrip() + "\n" + "\n".join(toc) + sep + rest
-
-
-def mark_fragile(notebook: str, folder: Path) -> str:
-    """The executed notebook's text with every claims table's verdict marked where the study's replication
-    (``replication.json``, when it matches ``claims.json``) gave another verdict on the next block of seeds:
-    ``absent · **fragile** (seeds 8–15: inconclusive)``. The notebook ran before its replication, so the site
-    is where the two meet."""
-    data, _ = replication.load(folder)
-    if data is None:
-        return notebook
-    seeds = f"{min(data['seeds'])}–{max(data['seeds'])}"
-    fragile = {
-        r["id"]: r["replication"]["verdict"] for r in data["claims"] if r["fragile"] and r["replication"]
-    }
-    nb = json.loads(notebook)
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []):
-            md = out.get("data", {}).get("text/markdown")
-            if md is None:
-                continue
-            lines = ("".join(md) if isinstance(md, list) else md).split("\n")
-            header = next((x for x in lines if x.startswith("| id |") and " | verdict | " in x), None)
-            if header is None:
-                continue
-            col = header.split(" | ").index("verdict")
-            for k, line in enumerate(lines):
-                cells = line.split(" | ")
-                if len(cells) > col and cells[0].removeprefix("| ") in fragile:
-                    cells[col] += f" · **fragile** (seeds {seeds}: {fragile[cells[0].removeprefix('| ')]})"
-                    lines[k] = " | ".join(cells)
-            out["data"]["text/markdown"] = "\n".join(lines)
-    return json.dumps(nb, indent=1, ensure_ascii=False)
+def toc(names: list[str], docs: list[str], guide: list[str]) -> list[str]:
+    """The site's table of contents (hidden on the landing page; furo shows it in the sidebar)."""
+    lines = ["```{toctree}", ":caption: Studies", ":maxdepth: 1", ":hidden:", ""]
+    lines += [f"results/{n}/{n}" for n in names]
+    lines += ["```", "", "```{toctree}", ":caption: Guide", ":maxdepth: 1", ":hidden:", ""]
+    lines += guide + ["```", "", "```{toctree}", ":caption: Docs", ":maxdepth: 1", ":hidden:", ""]
+    lines += [f"docs/{d}" for d in docs] + ["```", ""]
+    return lines
 
 
 def stage(dest: Path) -> None:
@@ -85,16 +49,22 @@ def stage(dest: Path) -> None:
     names = studies()
     docs = sorted(p.stem for p in (ROOT / "docs").glob("*.md"))
     for d in docs:
-        shutil.copy2(ROOT / "docs" / f"{d}.md", dest / "docs" / f"{d}.md")
+        text = (ROOT / "docs" / f"{d}.md").read_text(encoding="utf-8")
+        (dest / "docs" / f"{d}.md").write_text(reading.readable(text, "docs"), encoding="utf-8")
     for n in names:
         src, dst = ROOT / "results" / n, dest / "results" / n
         dst.mkdir(parents=True)
         text = (src / f"{n}.ipynb").read_text(encoding="utf-8")
-        (dst / f"{n}.ipynb").write_text(mark_fragile(text, src), encoding="utf-8")
-        for f in [src / "claims.json", *sorted(src.glob("figures/*.png"))]:
+        (dst / f"{n}.ipynb").write_text(reading.study_notebook(text, src, n), encoding="utf-8")
+        downloads = [src / f for f in reading.DOWNLOADS if (src / f).is_file()]
+        for f in [*downloads, *sorted(src.glob("figures/*.png"))]:
             (dst / f.relative_to(src)).parent.mkdir(exist_ok=True)
             shutil.copy2(f, dst / f.relative_to(src))
-    (dest / "index.md").write_text(landing_page((ROOT / "README.md").read_text(), names, docs))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    guide = reading.guide_pages(readme)
+    for stem, text in guide.items():
+        (dest / f"{stem}.md").write_text(text, encoding="utf-8")
+    (dest / "index.md").write_text(reading.landing_page(readme, names, toc(names, docs, list(guide))))
 
 
 def build(out: Path, work: Path = WORK) -> float:

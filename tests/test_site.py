@@ -1,10 +1,13 @@
 """The static site (`make site`): it builds from the committed runs without executing them, every page, link and
-image resolves, claims tables are tables, and a real browser (Debian's chromium) renders the figures."""
+image resolves, claims tables are tables, and a real browser (Debian's chromium) renders the figures and reads the
+pages as a reader would: the landing page's studies and verdicts in one screen, study pages with their code folded
+away, math rendered, figures legible or a click away at full size."""
 
 import base64
 import functools
 import http.server
 import importlib.util
+import json
 import re
 import struct
 import threading
@@ -25,6 +28,7 @@ _spec = importlib.util.spec_from_file_location("site_build", ROOT / "site" / "bu
 site_build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(site_build)
 STUDIES = site_build.studies()
+reading = site_build.reading
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +79,8 @@ def broken_refs(root: Path) -> list[str]:
 
 def expected_pages() -> list[str]:
     docs = [f"docs/{p.stem}.html" for p in sorted((ROOT / "docs").glob("*.md"))]
-    return ["index.html", *docs, *(f"results/{s}/{s}.html" for s in STUDIES)]
+    guide = [f"{stem}.html" for stem, _, _ in reading.GUIDE]
+    return ["index.html", *guide, *docs, *(f"results/{s}/{s}.html" for s in STUDIES)]
 
 
 def test_every_study_doc_and_the_glossary_is_a_page_linked_from_the_landing_page(site):
@@ -126,7 +131,9 @@ def test_study_pages_show_every_figure_and_the_claims_table(site, study):
     tables = re.findall(r"<table.*?</table>", html, re.S)
     claims = [t for t in tables if re.search(r"<th[^>]*>\s*(<p>)?\s*verdict", t)]
     assert claims, "the claims table (a Markdown output) did not render as an HTML table"
-    assert re.search(r"<td[^>]*>\s*(<p>)?\s*(reproduced|contradicted|inconclusive)", claims[-1])
+    assert re.search(
+        r'<td><span class="verdict verdict-\w+">(reproduced|contradicted|absent|inconclusive)<', claims[-1]
+    )
 
 
 def test_the_site_never_executes_notebooks():
@@ -238,7 +245,7 @@ def test_browser_renders_a_study_page_with_its_main_figure(browser, served, tmp_
     # the main figure is the output of the cell that saves it; it must show at its own size, not as a stub
     figure = browser.execute_script(
         """const cell = [...document.querySelectorAll("div.cell")].find(
-               c => c.querySelector(".cell_input").textContent.includes('"' + arguments[0] + '")'));
+               c => (c.querySelector(".cell_input")?.textContent || "").includes('"' + arguments[0] + '")'));
            const img = cell && cell.querySelector(".cell_output img");
            if (!img) return null;
            img.scrollIntoView({block: "center", behavior: "instant"});
@@ -276,4 +283,136 @@ def test_claims_tables_mark_the_verdicts_their_replication_calls_fragile(site):
         for r in (replication.load(ROOT / "results" / s)[0] or {}).get("claims", [])
     )
     assert marked == committed
-    assert site_build.mark_fragile('{"cells": []}', ROOT / "no-such-study") == '{"cells": []}'
+
+
+def test_a_stale_or_missing_replication_marks_nothing_fragile(tmp_path):
+    study = next(s for s in STUDIES if "⚠ fragile" in reading.claims_html(ROOT / "results" / s))
+    (tmp_path / "claims.json").write_bytes((ROOT / "results" / study / "claims.json").read_bytes())
+    assert "⚠ fragile" not in reading.claims_html(tmp_path)
+    assert reading.counts(tmp_path)["fragile"] == 0
+
+
+def test_claims_tables_clip_intervals_to_the_statistics_support_and_round_each_row_once():
+    assert reading.clip(-1.012, -0.964, [-1, 1]) == (-1, -0.964)
+    assert reading.clip(-3.0, 2.0, [None, None]) == (-3.0, 2.0)
+    row = {"estimate": 0.0019, "low": -0.07028, "high": 0.0741, "level": 0.95}
+    assert reading.interval(row) == "+0.002<br><small>95% [\u22120.070, +0.074]</small>"
+    for study in STUDIES:
+        for c in json.loads((ROOT / "results" / study / "claims.json").read_text())["claims"]:
+            lo, hi = (
+                float(x.replace("\u2212", "-"))
+                for x in re.search(r"\[(.*), (.*)\]", reading.interval(c)).groups()
+            )
+            support = c.get("support") or [None, None]
+            assert support[0] is None or lo >= support[0], (study, c["id"])
+            assert support[1] is None or hi <= support[1], (study, c["id"])
+
+
+def test_verdict_counts_come_from_the_committed_claims_and_replications():
+    for study in STUDIES:
+        folder = ROOT / "results" / study
+        claims = json.loads((folder / "claims.json").read_text())["claims"]
+        n = reading.counts(folder)
+        assert sum(n[v] for v in reading.VERDICTS) == len(claims)
+        data, _ = replication.load(folder)
+        assert n["fragile"] == sum(r["fragile"] for r in (data or {"claims": []})["claims"])
+
+
+def test_internal_issue_numbers_are_reworded_and_named_files_linked(site):
+    for page in expected_pages():
+        text = re.sub(r"<[^>]+>", "", (site / page).read_text(encoding="utf-8"))
+        assert not re.search(r"\b[Ii]ssues? #?\d+\b", text), page
+    assert (
+        reading.deissue("measured against the code before issue 21")
+        == "measured against the code in earlier versions"
+    )
+    linked = reading.readable("see `mtlkit/weighting.py` and `docs/teaching.md`", "docs")
+    assert f"({reading.REPOSITORY}/blob/{reading.BRANCH}/mtlkit/weighting.py)" in linked
+    assert "[`docs/teaching.md`](teaching.md)" in linked.replace("../docs/", "")
+
+
+# ---- the browser, as a reader ------------------------------------------------------------------------------------
+
+ARTICLE = r"""
+const visible = (el) => el.checkVisibility() && el.getClientRects().length > 0;
+const cells = [...document.querySelectorAll("div.cell")];
+const isParameters = (c) => /^# Parameters\b/m.test(c.querySelector(".cell_input")?.textContent || "");
+const claims = [...document.querySelectorAll("table")].find(t => [...t.querySelectorAll("th")].some(h => h.textContent.trim() == "verdict"));
+return {
+    text: document.querySelector("article").innerText,
+    visibleInputs: [...document.querySelectorAll(".cell_input")].filter(visible).length,
+    toggles: document.querySelectorAll("details.above-input").length,
+    parameterCells: cells.filter(isParameters).length,
+    visibleParameterCells: cells.filter(c => isParameters(c) && visible(c.querySelector(".cell_input"))).length,
+    figures: [...document.querySelectorAll("article img")].map(i => ({
+        src: i.src, width: i.naturalWidth, shown: i.getBoundingClientRect().width, link: i.closest("a")?.href || null})),
+    claimsHeader: claims ? [...claims.querySelectorAll("th")].map(h => h.textContent.trim()) : [],
+    downloads: [...document.querySelectorAll("a.download")].map(a => a.textContent.trim()),
+    external: [...document.querySelectorAll("a.external")].map(a => a.href),
+};
+"""
+RAW_TEX = re.compile(
+    r"\\(frac|to|theta|sum|cdot|approx|mathrm|left|right)\b|\$\$|\\\[|\\\(|\$[^$\s][^$\n]{0,60}\$"
+)
+
+
+@pytest.mark.parametrize("study", STUDIES)
+def test_browser_reads_a_study_page_as_an_article(browser, served, tmp_path, study):
+    images = load(browser, f"{served}/results/{study}/{study}.html")
+    assert_rendered(images)
+    page = browser.execute_script(ARTICLE)
+    assert not RAW_TEX.search(page["text"]), RAW_TEX.search(page["text"]).group(0)
+    assert page["visibleInputs"] == 0 and page["toggles"] > 0, "code is not folded away behind a toggle"
+    assert page["parameterCells"] <= 1 and page["visibleParameterCells"] <= 1
+    for f in page["figures"]:
+        assert f["shown"] >= 0.5 * f["width"] or f["link"] == f["src"], f"{f['src']} is shrunk and not linked"
+    assert {"verdict", "replication", "fragile", "δ"} <= set(page["claimsHeader"]), page["claimsHeader"]
+    assert f"{study}.ipynb" in page["downloads"][0] or "notebook" in page["downloads"][0]
+    assert "claims.json" in page["downloads"]
+    assert any("colab.research.google.com" in u for u in page["external"])
+    assert any("mybinder.org" in u for u in page["external"])
+    screenshot(browser, study, tmp_path)
+
+
+def test_browser_shows_math_rendered_without_a_download(browser, served):
+    load(browser, f"{served}/results/04_transference/04_transference.html")
+    assert browser.execute_script("return document.querySelectorAll('article math').length") >= 2
+    assert not browser.execute_script("return [...document.scripts].some(s => /mathjax/i.test(s.src))")
+
+
+def test_browser_opens_a_figure_full_size_on_click(browser, served):
+    load(browser, f"{served}/results/05_grouping_methods/05_grouping_methods.html")
+    big = browser.execute_script(
+        """const img = [...document.querySelectorAll(".cell_output img")].sort((a, b) => b.naturalWidth - a.naturalWidth)[0];
+           img.scrollIntoView({block: "center", behavior: "instant"});
+           img.click();
+           const shown = document.querySelector(".zoom-box img");
+           return shown && {natural: img.naturalWidth, shown: shown.getBoundingClientRect().width};"""
+    )
+    assert big and big["shown"] >= big["natural"] * 0.99, big
+    browser.execute_script("document.querySelector('.zoom-box').click()")
+    assert browser.execute_script("return document.querySelector('.zoom-box')") is None
+
+
+def test_browser_shows_every_study_and_its_verdicts_in_one_screen(browser, served, tmp_path):
+    browser.set_window_size(1366, 900)
+    try:
+        load(browser, f"{served}/index.html")
+        rows = browser.execute_script(
+            """return {height: window.innerHeight, rows: [...document.querySelectorAll(".studies tbody tr")].map(r => ({
+                text: r.innerText, bottom: r.getBoundingClientRect().bottom, links: [...r.querySelectorAll("a")].map(a => a.href)}))};"""
+        )
+        screenshot(browser, "index-screen", tmp_path)
+    finally:
+        browser.set_window_size(1400, 1800)
+    assert len(rows["rows"]) == len(STUDIES)
+    for study, row in zip(STUDIES, rows["rows"]):
+        assert row["bottom"] <= rows["height"], f"{study}'s row is below the first screen"
+        assert any(u.endswith(f"results/{study}/{study}.html") for u in row["links"])
+        n = reading.counts(ROOT / "results" / study)
+        for verdict in (*reading.VERDICTS, "fragile"):
+            assert (f"{n[verdict]} {verdict}" in row["text"]) == (n[verdict] > 0), (
+                study,
+                verdict,
+                row["text"],
+            )
