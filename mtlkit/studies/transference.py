@@ -165,7 +165,7 @@ PAPER = {
     "with the true pairwise gains; a later benchmark (arXiv 2301.02873) found it weak",
     "C2.regret": "direction only: arXiv 2109.04617 presents affinity groupings as better than uninformed ones; "
     "no random-grouping number read",
-    "C1.cosine": "no paper number: a baseline added here (issue 22); the lookahead is meant to add the "
+    "C1.cosine": "no paper number: a baseline added here; the lookahead is meant to add the "
     "update's effect to the gradients' first-order alignment, which the cosine measures",
     "C2.all": "arXiv 2109.04617, Taskonomy: TAG's groups about 10% (10.0%) lower total test loss than one "
     "all-task network",
