@@ -21,15 +21,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 from mtlkit import replication
 from mtlkit.data.standley import TableError
 from mtlkit.grading import write_student_notebooks
-from mtlkit.params import MODES, ParameterError, StudySpec, validate
+from mtlkit.params import MODES, ParameterError, StudySpec
 from mtlkit.results import REPO_DIR
-from mtlkit.runner import run_study
+from mtlkit.runner import run_study, study_folder
 from mtlkit.selection import METHODS
-from mtlkit.session import writable_folder
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
@@ -42,8 +42,42 @@ def _studies(name: str) -> list[StudySpec]:
     return list(STUDIES.values()) if name == "all" else [get_study(name)]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, its errors one line (``mtlkit: error: ...``, exit status 2); the usage only on ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"mtlkit: error: {message}; `{self.prog} --help` shows the usage\n")
+
+
+class _Once(argparse.Action):
+    """An option given at most once: ``--mode smoke --mode full`` is refused, as a repeated ``-p`` is."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        seen = namespace.__dict__.setdefault("_once", {})
+        if self.dest in seen:
+            raise argparse.ArgumentError(
+                self,
+                f"given twice ({option_string} {seen[self.dest]!r}, {option_string} {values!r}): give it once",
+            )
+        seen[self.dest] = values
+        setattr(namespace, self.dest, values)
+
+
+def _folder(text: str) -> str:
+    """An ``--out`` or ``--results`` value: not empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("'' is an empty path: give a folder")
+    return text
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="mtlkit", description="Reproducible multi-task learning studies.")
+    ap = _Parser(prog="mtlkit", description="Reproducible multi-task learning studies.")
     sub = ap.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="the studies and their parameters")
     ls.add_argument("study", nargs="?", default=None, help="a study (00, 00_landscape) or 'all'")
@@ -51,6 +85,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     r.add_argument("study", help="study name or number (00, 00_landscape) or 'all'")
     r.add_argument(
         "--mode",
+        action=_Once,
         choices=MODES,
         default=None,
         help="smoke | default | full (default: $MTLKIT_MODE or default)",
@@ -64,35 +99,67 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="set a parameter: -p NAME VALUE or -p NAME=VALUE (once per name; lists as a,b,c; "
         "negative numbers as they are: -p lr -1)",
     )
-    r.add_argument("--out", default=None, help="write <OUT>/<study>/ instead of results/")
+    r.add_argument(
+        "--out", action=_Once, type=_folder, default=None, help="write <OUT>/<study>/ instead of results/"
+    )
     r.add_argument(
         "--dry-run", action="store_true", help="check the parameters and print them resolved; run nothing"
     )
     rep = sub.add_parser(
         "report", help="print every claims table under a results folder, and where each study's time went"
     )
-    rep.add_argument("--results", default=None, help="results folder (default: the repository's results/)")
+    rep.add_argument(
+        "--results",
+        action=_Once,
+        type=_folder,
+        default=None,
+        help="results folder (default: the repository's results/)",
+    )
     rep.add_argument("--readme", action="store_true", help="rewrite README.md's replication table instead")
     rpl = sub.add_parser("replicate", help="re-run finished studies on disjoint seeds; both verdicts")
     rpl.add_argument("study", help="study name or number (00, 00_landscape) or 'all'")
-    rpl.add_argument("--mode", choices=MODES, default=None, help="the mode of the run to replicate")
-    rpl.add_argument("--out", default=None, help="the results folder holding <study>/ (default: results/)")
+    rpl.add_argument(
+        "--mode", action=_Once, choices=MODES, default=None, help="the mode of the run to replicate"
+    )
+    rpl.add_argument(
+        "--out",
+        action=_Once,
+        type=_folder,
+        default=None,
+        help="the results folder holding <study>/ (default: results/)",
+    )
     stu = sub.add_parser("student", help="write the notebooks without their solutions, for students")
     stu.add_argument("study", nargs="*", default=["all"], help="study names or numbers (default: all)")
-    stu.add_argument("--out", default=None, help="folder to write (default: the repository's build/student/)")
+    stu.add_argument(
+        "--out",
+        action=_Once,
+        type=_folder,
+        default=None,
+        help="folder to write (default: the repository's build/student/)",
+    )
     sel = sub.add_parser("select", help="choose networks from your own loss table (docs/select.md)")
     sel.add_argument("table", help="CSV, a row per network and task: network, task, val, test, cost[, early]")
-    sel.add_argument("--budget", required=True, help="inference cost allowed (a full-size network costs 1)")
-    sel.add_argument("--method", default="optimal", help=f"{' | '.join(METHODS)} (default: optimal)")
+    sel.add_argument(
+        "--budget", action=_Once, required=True, help="inference cost allowed (a full-size network costs 1)"
+    )
+    sel.add_argument(
+        "--method", action=_Once, default="optimal", help=f"{' | '.join(METHODS)} (default: optimal)"
+    )
     return ap.parse_args(_join_params(list(sys.argv[1:] if argv is None else argv)))
 
 
 def _join_params(argv: list[str]) -> list[str]:
-    """``-p NAME VALUE`` -> ``--param=NAME=VALUE``, so that a VALUE starting with ``-`` (``-1``,
-    ``-inf``, ``-0.5,0.5``) is read as a value, not taken for an option."""
+    """``-p NAME VALUE`` -> ``--param=NAME=VALUE`` (and ``--budget X`` -> ``--budget=X``), so that a value
+    starting with ``-`` (``-1``, ``-inf``, ``-0.5,0.5``) is read as a value, not taken for an option."""
     out, i = [], 0
     while i < len(argv):
         token = argv[i]
+        if token == "--budget" and i + 1 < len(argv):  # `--budget -inf`: a value, refused as one
+            out.append(f"--budget={argv[i + 1]}")
+            i += 2
+            continue
+        if token in ("-p", "--param") and i + 1 == len(argv):
+            raise ParameterError(f"{token} is the last word: write -p NAME VALUE or -p NAME=VALUE")
         if token in ("-p", "--param") and i + 1 < len(argv):
             name = argv[i + 1]
             if "=" in name or i + 2 >= len(argv):
@@ -132,8 +199,8 @@ def _given(args: argparse.Namespace) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mtlkit`` command: errors are one line on stderr (exit status 2), never a
     traceback."""
-    args = _parse(argv)
     try:
+        args = _parse(argv)
         if args.command == "list":
             _list(args.study)
         elif args.command == "report":
@@ -151,16 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             specs = _studies(args.study)
             params = _given(args)
-            resolved = {  # validate every study before running any
-                spec.name: validate(spec, {**params, **({"mode": args.mode} if args.mode else {})})
+            resolved = {  # every study checked before any runs; --dry-run checks the same, making nothing
+                spec.name: study_folder(spec, args.mode, params, args.out, create=not args.dry_run)[0]
                 for spec in specs
             }
             if args.dry_run:
                 for name, values in resolved.items():
                     print(f"{name}: {json.dumps(values, default=str)}")
                 return 0
-            if args.out is not None:
-                writable_folder(args.out, "--out")
             for spec in specs:
                 t0 = time.time()
                 path = run_study(spec, args.mode, params, args.out)

@@ -28,6 +28,13 @@ class ParameterError(ValueError):
     """A study parameter with a wrong name, type or value; the message says what is allowed."""
 
 
+def shorten(value: Any, most: int = 80) -> str:
+    """``repr(value)``, cut to about ``most`` characters (with its full length) when longer: a message
+    stays one readable line."""
+    text = repr(value)
+    return text if len(text) <= most else f"{text[: most - 10]}...' ({len(str(value)):,} characters)"
+
+
 def _number(v: float, kind: str) -> str:
     """A bound as written: integers in full (``2147483647``, not ``2.14748e+09``), other numbers short."""
     return str(int(v)) if kind == "int" else f"{v:g}"
@@ -56,8 +63,9 @@ class Param:
     runtime: bool = False  # where or how a study runs (device, workers, output), not what it computes
     pattern: str | None = None  # a ``str`` must match this regular expression in full
 
-    def allowed(self) -> str:
-        """Human-readable description of the allowed values."""
+    def allowed(self, none: bool = True) -> str:
+        """Human-readable description of the allowed values (``none=False``: without "or None", for a
+        value given as text, such as a command line's, which cannot be None)."""
         if self.choices is not None:
             what = f"one of {list(self.choices)}"
             if self.kind == "list":
@@ -77,7 +85,7 @@ class Param:
             what = f"a string matching {self.pattern!r}"
         else:
             what = "a string"
-        return what + (" or None" if self.nullable or self.by_mode or self.follows else "")
+        return what + (" or None" if none and (self.nullable or self.by_mode or self.follows) else "")
 
     def default_for(self, mode: str, resolved: Mapping[str, Any] | None = None) -> Any:
         """The value used when the notebook leaves this parameter at ``None``: the mode's size, the value
@@ -142,7 +150,7 @@ def _coerce(p: Param, value: Any) -> Any:
     """Convert ``value`` to the parameter's type, or raise :class:`ParameterError`."""
     bad = ParameterError(
         f"parameter {p.name!r} = {value!r} ({type(value).__name__}) is not allowed: "
-        f"expected {p.allowed_override or p.allowed()}"
+        f"expected {p.allowed_override or p.allowed(none=not isinstance(value, str))}"
     )
     if p.kind == "int":
         if isinstance(value, bool):
@@ -205,10 +213,14 @@ def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
     """
     for name in given:
         spec.param(name)  # raises for unknown names
+    from_env = given.get("mode") is None and bool(os.environ.get("MTLKIT_MODE"))
     mode = given["mode"] if given.get("mode") is not None else os.environ.get("MTLKIT_MODE") or "default"
     mode = _coerce(spec.param("mode"), mode)
     if mode not in MODES:
-        raise ParameterError(f"parameter 'mode' = {mode!r} is not allowed: expected one of {list(MODES)}")
+        where = " (from the environment variable MTLKIT_MODE)" if from_env else ""
+        raise ParameterError(
+            f"parameter 'mode' = {mode!r}{where} is not allowed: expected one of {list(MODES)}"
+        )
     resolved: dict[str, Any] = {}
     for p in spec.params:
         value = given.get(p.name)
@@ -235,8 +247,11 @@ def validate(spec: StudySpec, given: Mapping[str, Any]) -> dict[str, Any]:
                 raise ParameterError(
                     f"parameter {p.name!r}: unknown value(s) {unknown}; known: {list(p.choices)}"
                 )
-            if p.kind == "list" and len(set(items)) != len(items):
-                raise ParameterError(f"parameter {p.name!r} = {value!r} repeats an item")
+        if p.kind in ("list", "floats") and len(set(value)) != len(value):
+            twice = sorted({v for v in value if value.count(v) > 1}, key=value.index)
+            raise ParameterError(
+                f"parameter {p.name!r} = {value!r} repeats {', '.join(map(repr, twice))}: give each item once"
+            )
         resolved[p.name] = value
     for holds, message in spec.checks:
         if not holds(resolved):

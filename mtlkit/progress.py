@@ -30,15 +30,18 @@ PROGRESS_ENV = "MTLKIT_PROGRESS"
 """Set by ``mtlkit run`` for the kernel it starts: the file its sweeps report their progress to."""
 
 
-def report(desc: str, done: int, total: int, computed: int, started: float) -> None:
+def report(desc: str, done: int, total: int, computed: int, started: float, damaged: int = 0) -> None:
     """Write a sweep's progress to ``$MTLKIT_PROGRESS`` (nothing when it is unset): ``done`` of ``total``
-    runs, of which ``computed`` were computed (not read from the cache) since ``started`` (epoch seconds).
+    runs, of which ``computed`` were computed (not read from the cache) since ``started`` (epoch seconds),
+    ``damaged`` of them because their cache entry was damaged.
     The file is replaced atomically, so a reader never sees half of it; a failure to write is ignored
     (progress must never fail a run)."""
     path = os.environ.get(PROGRESS_ENV)
     if not path:
         return
     state = {"desc": desc, "done": done, "total": total, "computed": computed, "started": started}
+    if damaged:
+        state["damaged"] = damaged
     tmp = f"{path}.{os.getpid()}.tmp"
     try:
         Path(tmp).write_text(json.dumps(state), encoding="utf-8")
@@ -61,6 +64,8 @@ def describe(name: str, state: dict, now: float) -> str:
     line = f"{name}: {state['desc']} {done}/{total} ({done / max(total, 1):.0%}), {clock(elapsed)} elapsed"
     if computed and done < total:
         line += f", about {clock(elapsed / computed * (total - done))} left"
+    if damaged := state.get("damaged", 0):
+        line += f"; {damaged} damaged cache entr{'y' if damaged == 1 else 'ies'} recomputed"
     return line
 
 

@@ -67,12 +67,16 @@ def plan(spec: StudySpec, mode: str | None, out: str | None) -> Plan:
             f"run `mtlkit run {spec.name}{f' --mode {mode}' if mode else ''}"
             f"{f' --out {out}' if out else ''}` first"
         )
-    manifest = read_json(folder / "manifest.json")
+    manifest = _document(folder / "manifest.json", {"mode": str, "params": dict, "seeds": list})
     if mode is not None and manifest["mode"] != mode:
         raise RuntimeError(f"--mode {mode}, but {folder} holds a {manifest['mode']}-mode run of {spec.name}")
     raw = (folder / "claims.json").read_bytes()
-    claims = [Claim.from_dict(d) for d in json.loads(raw)["claims"]]
+    claims = read_claims(folder / "claims.json")
     params, seeds = manifest["params"], list(manifest["seeds"])
+    if not seeds or not all(type(s) is int for s in seeds) or type(params.get("seed")) is not int:
+        raise RuntimeError(
+            f"{folder}/manifest.json is damaged (its seeds are not integers); re-run the study"
+        )
     defaults = validate(spec, {"mode": manifest["mode"]})
     given = {}
     for p in spec.params:
@@ -88,6 +92,37 @@ def plan(spec: StudySpec, mode: str | None, out: str | None) -> Plan:
     given["seed"] = params["seed"] + len(seeds)  # a study without `seeds` has one seed: the next one
     validate(spec, {**given, "mode": manifest["mode"]})  # e.g. a seed base past its allowed range
     return Plan(spec, folder, manifest["mode"], claims, _sha256(raw), seeds, given)
+
+
+def _document(path: Path, fields: dict[str, type]) -> dict:
+    """The JSON object in ``path`` with each of ``fields`` of its type, else :class:`RuntimeError` (one line
+    naming the file: a damaged file never reaches the user as a traceback)."""
+    try:
+        data = read_json(path)
+    except (OSError, ValueError, RecursionError) as e:
+        raise RuntimeError(
+            f"{path} is damaged ({e.__class__.__name__}; not JSON); re-run the study"
+        ) from None
+    if not isinstance(data, dict):
+        raise RuntimeError(
+            f"{path} is damaged (a {type(data).__name__}, not a JSON object); re-run the study"
+        )
+    wrong = [k for k, kind in fields.items() if not isinstance(data.get(k), kind)]
+    if wrong:
+        raise RuntimeError(f"{path} is damaged (no valid {', '.join(map(repr, wrong))}); re-run the study")
+    return data
+
+
+def read_claims(path: str | Path) -> list[Claim]:
+    """The claims of a ``claims.json``, else :class:`RuntimeError` naming the file (one line)."""
+    path = Path(path)
+    items = _document(path, {"claims": list})["claims"]
+    try:
+        return [Claim.from_dict(d) for d in items]
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise RuntimeError(
+            f"{path} is damaged (a claim that is not one: {str(e)[:120]}); re-run the study"
+        ) from None
 
 
 def _sha256(data: bytes) -> str:
@@ -198,7 +233,7 @@ def report_markdown(folder: str | Path) -> str:
     on the disjoint seeds, ``fragile: ...`` where it differs - when a matching ``replication.json`` exists;
     a stale one is named above the table."""
     folder = Path(folder)
-    table = claims_table([Claim.from_dict(d) for d in read_json(folder / "claims.json")["claims"]])
+    table = claims_table(read_claims(folder / "claims.json"))
     data, why = load(folder)
     if data is not None:
         shown = {r["id"]: _shown(r) for r in data["claims"]}

@@ -24,6 +24,17 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
 
 
+def expand_user(path: str | os.PathLike) -> Path:
+    """``Path(path).expanduser()``, or ``ValueError`` saying so when ``~user`` names no user (where
+    :meth:`pathlib.Path.expanduser` raises "Could not determine home directory")."""
+    try:
+        return Path(path).expanduser()
+    except RuntimeError:
+        raise ValueError(
+            f"{os.fspath(path).split(os.sep)[0]!r} is no user's home folder (no such user)"
+        ) from None
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
     path = Path(path)
@@ -143,5 +154,8 @@ def replace_dir(staging: str | os.PathLike, final: str | os.PathLike) -> Path:
         os.rename(final, previous)
         os.rename(staging, final)
         staging = previous
-    shutil.rmtree(staging)  # it now holds the previous results
+    if staging.is_symlink():  # the previous ``final`` was a link: the folder it points to is left alone
+        staging.unlink()
+    else:
+        shutil.rmtree(staging)  # it now holds the previous results
     return final

@@ -19,10 +19,10 @@ from traitlets import default
 
 from mtlkit import guard
 from mtlkit.host import PORTABLE_KERNELS
-from mtlkit.params import StudySpec, validate
+from mtlkit.params import ParameterError, StudySpec, validate
 from mtlkit.progress import PROGRESS_ENV, ProgressLine
 from mtlkit.results import REPO_DIR, atomic_write_text, replace_dir
-from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir
+from mtlkit.session import HEADLESS_ENV, OUT_ENV, STAGING_ENV, committed_dir, writable_folder
 
 
 def _strip_checkout_path(path: Path) -> None:
@@ -99,25 +99,49 @@ def _exclusive(lock: Path) -> Iterator[None]:
         yield
 
 
+def study_folder(
+    spec: StudySpec, mode: str | None, params: dict[str, str], out: str | None = None, create: bool = True
+) -> tuple[dict[str, Any], Path]:
+    """Every check of a run before any compute - what ``--dry-run`` checks too: the parameters resolved
+    (:func:`~mtlkit.params.validate`), ``out`` a folder this process can write (made when ``create``), and
+    the study's folder there not a symbolic link (the run replaces that folder whole). Returns the resolved
+    parameters and the study's folder; raises :class:`~mtlkit.params.ParameterError` (one line)."""
+    resolved = validate(spec, {**params, **({"mode": mode} if mode is not None else {})})
+    if out is None:
+        folder = committed_dir(spec.name, resolved["mode"])
+    else:
+        folder = writable_folder(out, "--out", create).resolve() / spec.name
+    if folder.is_symlink():  # its staging and failed folders are the run's own: any link there is removed
+        raise ParameterError(
+            f"{folder} is a symbolic link (to {os.readlink(folder)}); a run replaces that folder whole: "
+            f"remove the link, or give --out the folder it points into"
+        )
+    return resolved, folder
+
+
+def _remove(path: Path) -> None:
+    """Remove ``path`` whatever it is (a folder, a file, a link): what a killed or failed run left."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
 def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: str | None = None) -> Path:
-    """Validate, then execute the notebook with papermill into a staging folder that replaces the study's
-    folder in one atomic rename when every cell has run. A failed or interrupted run leaves the previous
-    results untouched; its partial outputs and executed notebook go to ``<study>.failed/`` beside them."""
+    """Check (:func:`study_folder`), then execute the notebook with papermill into a staging folder that
+    replaces the study's folder in one atomic rename when every cell has run. A failed or interrupted run
+    leaves the previous results untouched; its partial outputs and executed notebook go to
+    ``<study>.failed/`` beside them, and nothing stays in the staging folder."""
     given = dict(params)
     if mode is not None:
         given["mode"] = mode
-    resolved = validate(spec, given)
-    folder = (
-        committed_dir(spec.name, resolved["mode"])
-        if out is None
-        else Path(out).expanduser().resolve() / spec.name
-    )
+    resolved, folder = study_folder(spec, mode, params, out)
     inject = {k: resolved[k] for k in given} | {"mode": resolved["mode"]}
     staging = folder.with_name(f".{spec.name}.running")
     failed = folder.with_name(f"{spec.name}.failed")
     progress = folder.with_name(f".{spec.name}.progress")  # the kernel's sweeps report here
     with _exclusive(folder.with_name(f".{spec.name}.lock")), ProgressLine(spec.name, progress):
-        shutil.rmtree(staging, ignore_errors=True)  # left by a killed run (we hold the lock)
+        _remove(staging)  # left by a killed run (we hold the lock)
         staging.mkdir(parents=True)
         executed = staging / f"{spec.name}.ipynb"
         try:
@@ -130,18 +154,22 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
                 spec.notebook.parent,
                 {OUT_ENV: str(folder), STAGING_ENV: str(staging), PROGRESS_ENV: str(progress)},
             )
+            _strip_checkout_path(executed)
+            replace_dir(staging, folder)
         except BaseException as e:
-            if executed.exists():
-                _strip_checkout_path(executed)
-            shutil.rmtree(failed, ignore_errors=True)
-            os.rename(staging, failed)
+            if staging.is_dir() and not staging.is_symlink():
+                if executed.exists():
+                    _strip_checkout_path(executed)
+                _remove(failed)
+                os.rename(staging, failed)
             if isinstance(e, pm.PapermillExecutionError):
                 raise RuntimeError(
                     f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the previous results "
                     f"are untouched; this run's partial outputs and notebook: {failed})"
                 ) from None
             raise
-        _strip_checkout_path(executed)
-        replace_dir(staging, folder)
-        shutil.rmtree(failed, ignore_errors=True)  # an earlier failure is now stale
+        finally:
+            if staging.is_symlink() or staging.is_file():
+                staging.unlink()
+        _remove(failed)  # an earlier failure is now stale
     return folder / f"{spec.name}.ipynb"

@@ -12,6 +12,7 @@ scores the selections on test losses, next to the fixed baselines.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -218,8 +219,8 @@ def check_method(method: str) -> None:
 def check_budget(budget: float) -> None:
     """Refuse a budget that is not a positive finite number."""
     if (
-        isinstance(budget, bool)
-        or not isinstance(budget, int | float)
+        isinstance(budget, bool | np.bool_)
+        or not isinstance(budget, numbers.Real)  # int, float and numpy's scalars (np.int64(2))
         or not (math.isfinite(budget) and budget > 0)
     ):
         raise TableError(
@@ -236,6 +237,7 @@ def select(table: pd.DataFrame, budget: float, method: str) -> tuple[Selection, 
     networks serving every task is refused, naming that cost."""
     check_method(method)
     check_budget(budget)
+    budget = float(budget)  # a numpy scalar (np.int64(2)) as a plain number
     tasks = sorted(set(table.task))
     final, early = _final_and_early(table)
     name = METHODS[method]

@@ -8,6 +8,7 @@ writes ``metrics.csv``, ``claims.json`` and ``manifest.json`` atomically.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import importlib.metadata as md
 import os
 import platform
@@ -24,7 +25,8 @@ import torch
 
 from mtlkit import results as _results
 from mtlkit.host import host_info
-from mtlkit.params import ParameterError, StudySpec, validate
+from mtlkit.params import ParameterError, StudySpec, shorten, validate
+from mtlkit.results import expand_user
 from mtlkit.stats import POWER, Claim, claims_markdown, power_table
 from mtlkit.sweep import run_sweep
 from mtlkit.tables import DIVERGED_FACTOR, TIDY, diverged_runs, markdown_table
@@ -303,18 +305,34 @@ def _git_state() -> dict | None:
         return None
 
 
-def writable_folder(path: str | os.PathLike, what: str) -> Path:
+def writable_folder(path: str | os.PathLike, what: str, create: bool = True) -> Path:
     """``path`` as a folder this process can write (made if missing), or :class:`ParameterError` naming
-    ``what`` (``"--out"``, ``"parameter 'out'"``), before anything runs."""
-    folder = Path(path).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise ParameterError(f"{what} = {str(path)!r} is a file, not a folder")
+    ``what`` (``"--out"``, ``"parameter 'out'"``), before anything runs. ``create=False`` (``--dry-run``)
+    makes nothing: the nearest existing folder on the way must take a file, and each missing name be short
+    enough, so that the real run's check would pass."""
+    if not os.fspath(path):
+        raise ParameterError(f"{what} = '' is an empty path: give a folder")
+    shown = shorten(os.fspath(path))
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        folder = expand_user(path)
+    except ValueError as e:
+        raise ParameterError(f"{what} = {shown}: {e}") from None
+    try:
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if probe.exists() and not probe.is_dir():
+            place = "" if probe == folder else f" ({probe} is one)"
+            raise ParameterError(f"{what} = {shown} is a file, not a folder{place}")
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder
+        elif any(len(os.fsencode(part)) > os.pathconf(probe, "PC_NAME_MAX") for part in folder.parts):
+            raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
+        with tempfile.TemporaryFile(dir=probe):
             pass
     except OSError as e:
-        raise ParameterError(f"{what} = {str(path)!r} is not a writable folder: {e.strerror or e}") from None
+        raise ParameterError(f"{what} = {shown} is not a writable folder: {e.strerror or e}") from None
     return folder
 
 
@@ -332,5 +350,5 @@ def output_dir(name: str, mode: str, out: str | None = None) -> Path:
     committed results."""
     chosen = out or os.environ.get(OUT_ENV)
     if chosen:
-        return Path(chosen).expanduser().resolve()
+        return expand_user(chosen).resolve()
     return _results.REPO_DIR / "results" / "lab" / mode / name

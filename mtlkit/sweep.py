@@ -24,6 +24,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -119,8 +120,8 @@ def load_cached(path: Path, key: str) -> pd.DataFrame | None:
         if any(set(r) != set(columns) for r in records):
             return None
         return pd.DataFrame.from_records(records, columns=columns)
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        return None  # unreadable (a folder in its place), not JSON, nested too deep, not an entry
 
 
 _WATCHED: list[bool] = []
@@ -157,7 +158,10 @@ def _store(cache_dir: Path, key: str, config: Any, df: pd.DataFrame) -> None:
         "records": df.to_dict(orient="records"),  # native Python floats: exact through JSON
     }
     entry["sha256"] = _checksum(entry)
-    atomic_write_text(cache_dir / f"{key}.json", json.dumps(entry, sort_keys=True))
+    path = cache_dir / f"{key}.json"
+    if path.is_dir() and not path.is_symlink():  # a damaged entry: a folder where the file belongs
+        shutil.rmtree(path)
+    atomic_write_text(path, json.dumps(entry, sort_keys=True))
 
 
 def run_sweep(
@@ -189,7 +193,7 @@ def run_sweep(
         for i, k in enumerate(keys):
             out[i] = load_cached(cache / f"{k}.json", k)
     todo = [i for i, r in enumerate(out) if r is None]
-    damaged = sum(cache is not None and (cache / f"{keys[i]}.json").exists() for i in todo)
+    damaged = sum(cache is not None and os.path.lexists(cache / f"{keys[i]}.json") for i in todo)
     if damaged:
         print(
             f"{desc}: {damaged} damaged cache entr{'y' if damaged == 1 else 'ies'} recomputed",
@@ -200,7 +204,7 @@ def run_sweep(
         total=len(configs), initial=len(configs) - len(todo), desc=desc, disable=not progress, leave=False
     )
     started, computed = time.time(), 0
-    report(desc, len(configs) - len(todo), len(configs), computed, started)  # for `mtlkit run`'s line
+    report(desc, len(configs) - len(todo), len(configs), computed, started, damaged)  # `mtlkit run`'s line
 
     def finished(results: Iterator[tuple[int, pd.DataFrame]]) -> None:
         nonlocal computed
@@ -210,7 +214,7 @@ def run_sweep(
             out[i] = df
             bar.update()
             computed += 1
-            report(desc, len(configs) - len(todo) + computed, len(configs), computed, started)
+            report(desc, len(configs) - len(todo) + computed, len(configs), computed, started, damaged)
 
     if todo and backend == "loky" and (n_jobs == 1 or len(todo) == 1):
         finished(_compute(fn, configs[i], i) for i in todo)

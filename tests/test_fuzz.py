@@ -124,3 +124,77 @@ def test_the_hostile_calls_were_made_and_most_were_refused():
 def test_valid_values_that_once_crashed_now_run(tmp_path, study, params):
     folder = run_study(STUDIES[study], "smoke", params, str(tmp_path)).parent
     assert (folder / "claims.json").is_file()
+
+
+def _refused(argv: list[str], *named: str) -> str:
+    """``mtlkit argv`` refused in one line on stderr naming each of ``named``, no traceback, no usage."""
+    code, err = _cli(argv)
+    assert code == 2 and "Traceback" not in err and "usage:" not in err, (argv, err)
+    assert err.startswith("mtlkit: error: ") and err.count("\n") == 1, err
+    assert all(n in err for n in named), (named, err)
+    return err
+
+
+def test_one_reference_task_is_refused_before_compute():
+    """Once: `-p reference_tasks left` ran until the notebook's pairwise gains (AttributeError: 'gain')."""
+    _refused(
+        ["run", "03", "--mode", "smoke", "-p", "reference_tasks", "left"], "'reference_tasks'", "at least 2"
+    )
+    assert validate(STUDIES["03_task_grouping"], {"mode": "smoke", "reference_tasks": "left,right"})
+
+
+def test_an_mnist_folder_without_its_idx_files_is_refused_before_compute(tmp_path):
+    argv = ["run", "03", "--mode", "smoke", "-p", "dataset", "mnist", "--dry-run", "-p", "mnist_source"]
+    _refused([*argv, str(tmp_path)], "'mnist_source'", str(tmp_path), "train-images-idx3-ubyte[.gz]")
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    err = _refused([*argv, str(tmp_path)], "lacks train-labels-idx1-ubyte[.gz]")
+    assert "lacks train-images" not in err
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"")
+    assert _cli([*argv, str(tmp_path)])[0] == 0  # their contents are checked on reading
+    err = _refused([*argv, "x" * 5000], "'mnist_source'", "File name too long", "(5,000 characters)")
+    assert len(err) < 400, "the value is shortened"
+    _refused([*argv, "~nosuchuser/mnist"], "'mnist_source'", "'~nosuchuser' is no user's home folder")
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--mode", "smoke", "--mode", "full"], ["--mode", "given twice", "'smoke'", "'full'"]),
+        (["--out", "A", "--out", "B"], ["--out", "given twice", "'A'", "'B'"]),
+        (["--out", ""], ["--out", "empty path"]),
+        (["--mode", "Smoke"], ["--mode", "'Smoke'", "'smoke'"]),
+        (["-p"], ["-p is the last word", "-p NAME VALUE"]),
+        (["-p", "seeds", "None"], ["'seeds'", "'None'"]),
+        (["-p", "tasks", "left,left,right"], ["'tasks'", "repeats 'left'"]),
+    ],
+)
+def test_command_line_mistakes_are_one_line_naming_the_option(tmp_path, argv, named):
+    err = _refused(["run", "03", "--dry-run", *argv], *named)
+    if "'seeds'" in named:
+        assert "or None" not in err, "a command line cannot give None: it is not offered"
+    assert not (tmp_path / "A").exists() and not (tmp_path / "B").exists()
+
+
+def test_repeated_items_of_a_list_of_numbers_are_refused_not_merged():
+    _refused(["run", "02", "--dry-run", "-p", "gammas", "1,1"], "'gammas'", "repeats 1.0")
+    with pytest.raises(ParameterError, match="'gammas' = .* repeats 0.5"):
+        validate(STUDIES["02_small_towers"], {"mode": "smoke", "gammas": [0.5, 1, 0.5]})
+
+
+def test_a_bad_mode_from_the_environment_says_where_it_came_from(monkeypatch):
+    monkeypatch.setenv("MTLKIT_MODE", "bogus")
+    _refused(["run", "03", "--dry-run"], "'bogus'", "environment variable MTLKIT_MODE", "'smoke'")
+
+
+@pytest.mark.parametrize("out", ["/etc/passwd", "/etc/passwd/x", "/proc/1/x", "~nosuchuser/x", "x" * 5000])
+def test_dry_run_refuses_every_out_a_real_run_refuses(out, monkeypatch):
+    """``--dry-run`` applies the real run's checks of ``--out`` (making nothing); the real run stops there,
+    before any kernel starts."""
+    monkeypatch.setattr("mtlkit.cli.run_study", lambda *a: pytest.fail("a refused run must not start"))
+    dry = _refused(["run", "00", "--mode", "smoke", "--out", out, "--dry-run"], "--out")
+    assert _refused(["run", "00", "--mode", "smoke", "--out", out]) == dry
+
+
+def test_dry_run_makes_no_folder(tmp_path):
+    assert _cli(["run", "00", "--mode", "smoke", "--out", str(tmp_path / "a" / "b"), "--dry-run"])[0] == 0
+    assert not (tmp_path / "a").exists()

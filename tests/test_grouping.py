@@ -179,6 +179,15 @@ def test_load_ground_truth_only_from_a_complete_matching_run_of_this_code(tmp_pa
     write(good, listed="0" * 64)  # the file is not the one the manifest lists (a run killed half-way)
     torn, why = load_ground_truth(tmp_path, {"epochs": 30})
     assert torn is None and "not the file its manifest lists" in why
+    write(good)
+    listed = {
+        "params": [],
+        **{k: v for k, v in json.loads((tmp_path / "manifest.json").read_text()).items() if k != "params"},
+    }
+    for manifest in ("[" * 100_000 + "]" * 100_000, json.dumps(listed)):  # nested too deep; params a list
+        (tmp_path / "manifest.json").write_text(manifest)
+        unusable, why = load_ground_truth(tmp_path, {"epochs": 30})
+        assert unusable is None and "no usable ground truth" in why and len(why) < 400, why
 
 
 def test_branch_and_bound_handles_more_candidates_than_the_recursion_limit():

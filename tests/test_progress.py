@@ -27,6 +27,7 @@ def test_describe_estimates_the_rest_from_the_runs_computed():
     # 4 runs took 40 s: the 4 left take about 40 s more (the 2 cached ones cost nothing)
     assert line == "00_landscape: runs 6/10 (60%), 0:40 elapsed, about 0:40 left"
     assert "left" not in describe("x", {**state, "done": 10}, now=140.0)
+    assert describe("x", {**state, "damaged": 2}, now=140.0).endswith("; 2 damaged cache entries recomputed")
 
 
 def test_report_is_silent_without_the_environment(tmp_path, monkeypatch):

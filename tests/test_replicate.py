@@ -155,3 +155,26 @@ def test_replicate_refuses_a_mode_that_is_not_the_original_runs(replicated):
     folder, _, _ = replicated
     code, _, err = _main(["replicate", "03", "--mode", "default", "--out", str(folder.parent)])
     assert code == 2 and "holds a smoke-mode run" in err and err.count("\n") == 1, err
+
+
+DAMAGED = {
+    "manifest.json": ["{}", "[]", "", "garbage", "[" * 100_000 + "]" * 100_000, '{"mode": "smoke"}'],
+    "claims.json": ["{}", "garbage", '{"claims": [{"id": 1}]}', '{"claims": [1]}', '{"claims": 3}'],
+}
+
+
+@pytest.mark.parametrize(("name", "text"), [(n, t) for n, texts in DAMAGED.items() for t in texts])
+def test_a_damaged_manifest_or_claims_file_is_refused_in_one_line_naming_it(tmp_path, name, text):
+    folder = tmp_path / "00_landscape"
+    folder.mkdir()
+    for f in ("manifest.json", "claims.json"):
+        shutil.copy(REPO_DIR / "results" / "00_landscape" / f, folder / f)
+    (folder / name).write_text(text)
+    commands = [["replicate", "00", "--out", str(tmp_path)]]
+    if name == "claims.json":
+        commands.append(["report", "--results", str(tmp_path)])
+    for argv in commands:
+        code, printed, err = _main(argv)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert f"00_landscape/{name} is damaged" in err and not printed, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["00_landscape"], "nothing ran"

@@ -5,12 +5,13 @@ input refused in one line before anything is selected."""
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import mtlkit.user_tables as user_tables
 from mtlkit.cli import main
-from mtlkit.data.standley import SETTINGS, TASK_NAMES, standley_scores
-from mtlkit.selection import METHODS, compare_on_table
+from mtlkit.data.standley import SETTINGS, TASK_NAMES, TableError, standley_scores
+from mtlkit.selection import METHODS, check_budget, compare_on_table, select
 
 BUDGETS = [1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
 
@@ -214,3 +215,20 @@ def test_the_documented_examples_print_what_the_page_shows(tmp_path, capsys, mon
         code = main(command.split())
         out, err = capsys.readouterr()
         assert out + err == expected and code == (2 if err else 0), command
+
+
+def test_a_budget_of_minus_infinity_is_read_as_a_value_and_refused_in_one_line(refused):
+    err = refused(HAND, budget="-inf")
+    assert "budget = -inf" in err and "expected a positive" in err
+
+
+def test_numpy_scalars_are_budgets_in_the_python_api(tmp_path):
+    path = tmp_path / "losses.csv"
+    path.write_text(HAND)
+    table = user_tables.read_losses(path, "optimal")
+    plain = select(table, 2.0, "optimal")
+    for budget in (np.int64(2), np.float32(2.0), np.float64(2)):
+        assert select(table, budget, "optimal") == plain
+    for budget in (np.bool_(True), np.float64("-inf"), np.int64(0)):
+        with pytest.raises(TableError, match="budget = "):
+            check_budget(budget)

@@ -228,9 +228,10 @@ def test_cli_reads_negative_numbers_and_honours_a_lone_mode(tmp_path):
 
 def test_cli_refuses_an_out_that_is_a_file_or_not_writable(tmp_path):
     (tmp_path / "a-file").write_text("")
-    code, err = _main(["run", "00", "--mode", "smoke", "--out", str(tmp_path / "a-file")])
-    assert code == 2 and "is a file, not a folder" in err
-    for unwritable in (tmp_path / "a-file" / "below-a-file", Path("/proc/mtlkit-cannot-write-here")):
+    for below in ("", "below-a-file"):  # below a file: the file is named
+        code, err = _main(["run", "00", "--mode", "smoke", "--out", str(tmp_path / "a-file" / below)])
+        assert code == 2 and "is a file, not a folder" in err and ("a-file is one" in err) == bool(below)
+    for unwritable in (Path("/proc/mtlkit-cannot-write-here"),):
         code, err = _main(["run", "00", "--mode", "smoke", "--out", str(unwritable)])
         assert code == 2 and "is not a writable folder" in err and "Traceback" not in err, err
 

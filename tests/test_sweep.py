@@ -39,6 +39,11 @@ def _damage(path, how: str) -> None:
         path.write_text("[1, 2, 3]")
     elif how == "empty":
         path.write_text("")
+    elif how == "nested too deep":  # json.loads raises RecursionError
+        path.write_text("[" * 100_000 + "]" * 100_000)
+    elif how == "a folder":  # reading raises IsADirectoryError; the recomputed entry must replace it
+        path.unlink()
+        (path / "inside").mkdir(parents=True)
     if how in ("record", "columns byte", "columns dropped", "config", "key", "checksum"):
         path.write_text(json.dumps(data))
 
@@ -54,6 +59,8 @@ DAMAGE = [
     "not json",
     "not a dict",
     "empty",
+    "nested too deep",
+    "a folder",
 ]
 
 
@@ -74,6 +81,7 @@ def test_cache_skips_finished_runs_and_recomputes_every_damaged_entry(tmp_path, 
     assert f"{len(DAMAGE)} damaged cache entries recomputed" in capsys.readouterr().err
     for a, b in zip(first, again):
         pd.testing.assert_frame_equal(a, b)
+    assert all(p.is_file() for p in (tmp_path / "cache").iterdir()), "each damaged entry rewritten as a file"
     log.write_text("")
     run_sweep(counted, configs, cache_dir=tmp_path / "cache", progress=False)
     assert log.read_text() == "" and "damaged" not in capsys.readouterr().err
@@ -194,3 +202,16 @@ def test_a_killed_sweep_resumes_and_computes_each_finished_run_once(tmp_path):
     assert sorted(int(x) for x in calls) == sorted(set(range(8)) - done_at_kill)
     out = pd.read_csv(tmp_path / "out.csv")
     assert out.x.tolist() == list(range(8)) and out.value.tolist() == [x * 1.5 for x in range(8)]
+
+
+def test_the_damaged_count_reaches_the_progress_mtlkit_run_shows(tmp_path, monkeypatch, capsys):
+    """Under ``mtlkit run`` the kernel's stderr goes into the notebook: the count goes to the terminal's
+    progress line too."""
+    log, progress = tmp_path / "calls.txt", tmp_path / "progress.json"
+    configs = [{"x": i, "log": str(log)} for i in range(3)]
+    run_sweep(counted, configs, cache_dir=tmp_path / "cache", progress=False)
+    _damage(tmp_path / "cache" / f"{run_key(counted, configs[0])}.json", "nested too deep")
+    monkeypatch.setenv("MTLKIT_PROGRESS", str(progress))
+    run_sweep(counted, configs, cache_dir=tmp_path / "cache", progress=False)
+    assert json.loads(progress.read_text())["damaged"] == 1
+    assert "1 damaged cache entry recomputed" in capsys.readouterr().err

