@@ -38,6 +38,8 @@ LAYERS: dict[str, int] = {
     ),
     **dict.fromkeys(("params", "runs", "sweep", "session", "plotting", "user_tables"), 6),
     "studies": 7,
-    **dict.fromkeys(("study", "runner", "cli", "exercises", "grading", "replication"), 8),
+    **dict.fromkeys(
+        ("study", "runner", "cli", "exercises", "grading", "replication", "replication_readme"), 8
+    ),
 }
 """The layer of each top-level module or package of :mod:`mtlkit` (see the module docstring)."""

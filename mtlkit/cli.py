@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mtlkit import replication
+from mtlkit import replication, replication_readme
 from mtlkit.data.standley import TableError
 from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec
@@ -287,7 +287,7 @@ def _list(name: str | None) -> None:
 def _report(results: str | None, readme: bool = False) -> None:
     root = Path(results) if results else REPO_DIR / "results"
     if readme:
-        changed = replication.update_readme(REPO_DIR / "README.md", root)
+        changed = replication_readme.update_readme(REPO_DIR / "README.md", root)
         print(f"README.md's replication table {'updated' if changed else 'already up to date'}")
         return
     files = sorted(root.glob("*/claims.json"))

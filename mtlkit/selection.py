@@ -279,13 +279,11 @@ def pairwise_gains(final: pd.DataFrame, tasks: Sequence[str]) -> pd.DataFrame:
 
 
 def choice_regret(final: pd.DataFrame, tasks: Sequence[str], budgets: Sequence[float]) -> pd.DataFrame:
-    """How far a selection made on validation losses lands from one made on test losses, per seed ``s`` on
-    ``s``'s test losses, in percent of the reference's total there, averaged over budgets. Columns:
-    ``held-out`` (both choices leave ``s`` out, leave-one-out: the one on the other seeds' averaged validation
-    losses against the one on their averaged test losses, so neither sees ``s``'s noise; NaN with one seed),
-    ``per-seed oracle`` (the earlier reference: the study's choice on every seed's validation losses against
-    the best selection on ``s``'s own test losses, which fits its noise) and ``noise floor`` (a perfect
-    chooser, the choice on test losses averaged over every seed, against that same per-seed oracle)."""
+    """How far a choice on validation losses lands from one on test losses, per seed ``s`` on its test losses,
+    in % of the reference's total, mean over budgets. ``held-out``: both leave ``s`` out (the choice on the
+    other seeds' validation losses against theirs on test; NaN with one seed); ``per-seed oracle`` (earlier):
+    the choice on every seed's validation losses against ``s``'s own test optimum, which fits its noise;
+    ``noise floor``: the choice on every seed's test losses against that same oracle."""
 
     def pick(table: pd.DataFrame, split: str) -> dict[float, Selection | None]:
         return {b: branch_and_bound(candidates(mean_scores(table), split), tasks, b) for b in budgets}

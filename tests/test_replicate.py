@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mtlkit import replication
+from mtlkit import replication, replication_readme
 from mtlkit.cli import main
 from mtlkit.results import REPO_DIR, file_sha256
 from mtlkit.stats import Claim
@@ -93,16 +93,16 @@ def test_report_shows_the_replication_and_ignores_a_stale_one(replicated, tmp_pa
     assert "replication" not in table.splitlines()[1], "a stale replication must not be shown"
     code, printed, _ = _main(["report", "--results", str(tmp_path)])
     assert code == 0 and "stale" in printed
-    assert "stale, left out" in replication.replication_markdown(tmp_path)
+    assert "stale, left out" in replication_readme.replication_markdown(tmp_path)
 
 
 def test_readme_renders_the_table_from_replication_files(replicated, tmp_path):
     folder, _, _ = replicated
     readme = tmp_path / "README.md"
-    readme.write_text(f"# x\n\n{replication.BEGIN}\nold\n{replication.END}\n\nafter\n")
-    assert replication.update_readme(readme, folder.parent)
-    section = replication.readme_section(readme)
-    assert section == replication.replication_markdown(folder.parent)
+    readme.write_text(f"# x\n\n{replication_readme.BEGIN}\nold\n{replication_readme.END}\n\nafter\n")
+    assert replication_readme.update_readme(readme, folder.parent)
+    section = replication_readme.readme_section(readme)
+    assert section == replication_readme.replication_markdown(folder.parent)
     data = json.loads((folder / "replication.json").read_text())
     verdicts, power = section.split("Fragile claims", 1)[0], section.split("Power", 1)[1]
     assert verdicts.count(f"| {STUDY} |") == len(data["claims"]) == power.count(f"| {STUDY} |")
@@ -110,15 +110,15 @@ def test_readme_renders_the_table_from_replication_files(replicated, tmp_path):
     listed = section.split("Fragile claims", 1)[1].split("Power", 1)[0]
     assert all(f"{STUDY} {cid}:" in listed for cid in fragile)
     assert (listed.strip().endswith("none.")) == (not fragile)
-    assert not replication.update_readme(readme, folder.parent), "a second update changes nothing"
+    assert not replication_readme.update_readme(readme, folder.parent), "a second update changes nothing"
     assert readme.read_text().endswith("\n\nafter\n")
 
 
 def test_readme_table_matches_the_committed_replications():
     """README's replication section is what ``mtlkit report --readme`` renders from the committed
     ``results/*/replication.json`` (with none yet, the placeholder that says so)."""
-    expected = replication.replication_markdown(REPO_DIR / "results")
-    assert replication.readme_section(REPO_DIR / "README.md") == expected, (
+    expected = replication_readme.replication_markdown(REPO_DIR / "results")
+    assert replication_readme.readme_section(REPO_DIR / "README.md") == expected, (
         "README's replication table is out of date: run `mtlkit report --readme`"
     )
 
