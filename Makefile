@@ -44,8 +44,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check mtlkit tests benchmarks notebooks site tools
 	$(BIN)/ruff format --check mtlkit tests benchmarks site tools
 
-lab: $(STAMP)  ## JupyterLab at the repository root; runs by hand write to results/lab/ (ignored)
-	$(BIN)/pip install --quiet -e '.[lab]'
+lab: $(STAMP)  ## JupyterLab (pinned in requirements-lab.lock) at the repository root; runs by hand write to results/lab/ (ignored)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-lab.lock
 	$(BIN)/jupyter lab --ServerApp.root_dir=.
 
 hooks:  ## once per clone: git stores notebooks/ without outputs (the clean filter .gitattributes names)
