@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: study test smoke lab bench report replicate lint site student clean
+.PHONY: study test smoke lab bench report replicate lint site student hooks clean
 
 $(STAMP): requirements.lock requirements-bench.lock pyproject.toml
 	rm -rf $(VENV)
@@ -35,19 +35,22 @@ replicate: $(STAMP)  ## every study again on disjoint seeds -> results/<study>/r
 	$(BIN)/mtlkit replicate all --mode default
 
 site: $(STAMP)  ## the static site: README, docs/ and the executed notebooks in results/ -> build/site/index.html
-	$(BIN)/python site/build.py build/site
+	$(BIN)/python site/build.py build/site$(if $(STUDENT),-student --student)
 
 student: $(STAMP)  ## the notebooks without their solutions (outputs cleared, check cells kept), into build/student/
 	$(BIN)/mtlkit student --out build/student
 
 lint: $(STAMP)
-	$(BIN)/ruff check mtlkit tests benchmarks notebooks site
-	$(BIN)/ruff format --check mtlkit tests benchmarks site
+	$(BIN)/ruff check mtlkit tests benchmarks notebooks site tools
+	$(BIN)/ruff format --check mtlkit tests benchmarks site tools
 
-lab: $(STAMP)  ## JupyterLab at the repository root; runs by hand write to results/lab/ (ignored)
-	$(BIN)/pip install --quiet -e '.[lab]'
+lab: $(STAMP)  ## JupyterLab (pinned in requirements-lab.lock) at the repository root; runs by hand write to results/lab/ (ignored)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-lab.lock
 	$(BIN)/jupyter lab --ServerApp.root_dir=.
 
+hooks:  ## once per clone: git stores notebooks/ without outputs (the clean filter .gitattributes names)
+	git config filter.nbclean.clean "python3 tools/nbclean.py"
+
 clean:
-	rm -rf $(VENV) results/smoke results/full build/site build/site-src build/site-doctrees
+	rm -rf $(VENV) results/smoke results/full build/site build/site-src build/site-doctrees build/site-student build/site-student-work
 	find results/lab -mindepth 1 ! -name README.md -delete

@@ -1,6 +1,7 @@
 """Build the static site: stage its sources into build/site-src/, then run Sphinx into build/site/.
 
     python site/build.py [OUT]      # OUT defaults to build/site; `make site` runs this
+    python site/build.py --student  # without solutions, into build/site-student; `make site STUDENT=1`
 
 Nothing is executed: the pages are a landing page (one row per study, its verdicts counted from the committed
 results), the README's longer sections as pages, docs/*.md and the committed executed notebooks
@@ -67,14 +68,40 @@ def stage(dest: Path) -> None:
     (dest / "index.md").write_text(reading.landing_page(readme, names, toc(names, docs, list(guide))))
 
 
-def build(out: Path, work: Path = WORK) -> float:
+def without_solutions(notebook: str) -> str:
+    """The executed notebook's text as a student sees it (``make site STUDENT=1``): the cells and sources of
+    :func:`mtlkit.grading.student_copy` (what ``make student`` writes: solution cells dropped, an answer cell
+    left as ``answer = ...``), with the run's outputs kept on every other code cell. Check cells lose their
+    output too: it names the right answer."""
+    from mtlkit.grading import ANSWER, CHECK, student_copy
+
+    executed = json.loads(notebook)
+    outputs = {c.get("id"): c for c in executed["cells"]}
+    nb = student_copy(executed)
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code" and not {ANSWER, CHECK} & set(cell["metadata"].get("tags", [])):
+            cell["outputs"] = outputs[cell["id"]].get("outputs", [])
+            cell["execution_count"] = outputs[cell["id"]].get("execution_count")
+    return json.dumps(nb, indent=1, ensure_ascii=False)
+
+
+def strip_solutions(dest: Path) -> None:
+    """Rewrite every staged study notebook under ``dest`` without its solutions (:func:`without_solutions`)."""
+    for path in sorted(dest.glob("results/*/*.ipynb")):
+        path.write_text(without_solutions(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def build(out: Path, work: Path = WORK, student: bool = False) -> float:
     """Stage the sources into ``work`` and build the site into ``out``; returns the wall seconds.
+    ``student``: the study pages without their solutions (:func:`strip_solutions`).
 
     Any Sphinx warning (a broken cross-reference, a missing image) fails the build."""
     from sphinx.cmd.build import build_main
 
     t0 = time.perf_counter()
     stage(work / "site-src")
+    if student:
+        strip_solutions(work / "site-src")
     args = ["-q", "-W", "--keep-going", "-b", "html", "-c", str(SITE), "-d", str(work / "site-doctrees")]
     rc = build_main([*args, str(work / "site-src"), str(out)])
     if rc:
@@ -83,9 +110,13 @@ def build(out: Path, work: Path = WORK) -> float:
 
 
 if __name__ == "__main__":
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "build" / "site"
+    student = (
+        "--student" in sys.argv[1:]
+    )  # make site STUDENT=1: build/site-student, staged apart from build/site
+    args = [a for a in sys.argv[1:] if a != "--student"]
+    out = Path(args[0]) if args else ROOT / "build" / ("site-student" if student else "site")
     try:
-        seconds = build(out.resolve())
+        seconds = build(out.resolve(), WORK / "site-student-work" if student else WORK, student=student)
     except RuntimeError as e:
         sys.exit(str(e))
     print(f"site built in {seconds:.1f} s: {out / 'index.html'}")
