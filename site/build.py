@@ -12,6 +12,7 @@ or image is a warning).
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 import time

@@ -46,6 +46,19 @@ def solution_lines(study: str) -> list[str]:
     return [ln for ln in lines if ln not in others]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def staged_pages() -> None:
+    """Each study notebook as the reader's site stages it (site/reading.py), for which cells show code."""
+    out = ROOT / "build" / "site-student-check"
+    out.mkdir(parents=True, exist_ok=True)
+    for study in STUDIES:
+        src = ROOT / "results" / study
+        text = (src / f"{study}.ipynb").read_text(encoding="utf-8")
+        (out / f"{study}.ipynb").write_text(
+            site_build.reading.study_notebook(text, src, study), encoding="utf-8"
+        )
+
+
 @pytest.fixture(scope="module")
 def student_site(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("student-site")
@@ -71,7 +84,16 @@ def test_student_pages_keep_the_runs_figures_and_code(student_site, study):
     page = student_site / "results" / study / f"{study}.html"
     text = text_of(page)
     nb = executed(study)
-    kept = [c for c in nb["cells"] if c["cell_type"] == "code" and not c["metadata"].get("tags")]
+    staged = json.loads(
+        (ROOT / "build" / "site-student-check" / f"{study}.ipynb").read_text(encoding="utf-8")
+    )
+    # cells the reader's page shows as code (folded, not reduced to their output: site/reading.py)
+    shown = {c.get("id") for c in staged["cells"] if "remove-input" not in c["metadata"].get("tags", [])}
+    kept = [
+        c
+        for c in nb["cells"]
+        if c["cell_type"] == "code" and not c["metadata"].get("tags") and c.get("id") in shown
+    ]
     assert all(source(c).strip().splitlines()[0] in text for c in kept if source(c).strip())
     figures = sum("image/png" in o.get("data", {}) for c in kept for o in c.get("outputs", []))
     assert figures and len(re.findall(r"<img ", page.read_text(encoding="utf-8"))) >= figures
