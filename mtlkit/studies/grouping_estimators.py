@@ -40,6 +40,12 @@ def full_size(cands: Sequence[Candidate]) -> list[Candidate]:
     return [c for c in cands if c.name == network_name(c.tasks, "full")]
 
 
+def gradtag_ridge(p: Params) -> float:
+    """The ridge of the per-subset fit (summed mean task losses + ridge |w|^2) that matches the code's L2
+    strength ``C`` on ``n_train`` examples per task (``C`` sum of losses + |w|^2 / 2)."""
+    return 1.0 / (2.0 * p.gradtag_c * p.n_train)
+
+
 def joint_config(p: Params, seed: int, device: str = "cpu") -> dict:
     """The shared joint run of one seed (study 03's all-task network, tracked with TAG's lookahead) and
     Grad-TAG's settings, as a JSON-able dict (the sweep's cache key)."""
@@ -54,7 +60,7 @@ def joint_config(p: Params, seed: int, device: str = "cpu") -> dict:
     return {
         "run": run.to_dict(),
         "dim": p.projection_dim,
-        "ridge": p.gradtag_ridge,
+        "ridge": gradtag_ridge(p),
         "projection": "rademacher",
     }
 

@@ -61,11 +61,11 @@ SPEC = StudySpec(
             high=4096,
         ),
         Param(
-            "gradtag_ridge",
+            "gradtag_c",
             "float",
-            1e-3,
-            "Grad-TAG: L2 penalty of the per-subset regression",
-            low=0.0,
+            0.01,
+            "Grad-TAG: inverse L2 strength C of the code's per-subset fit (ridge 1 / (2 C n_train))",
+            low=1e-9,
             high=1e6,
         ),
         Param(
@@ -121,8 +121,8 @@ PAPER = {
 """What each paper reported, beside our C1 (regret within NEAR_OPTIMAL% of the optimum)."""
 
 INSPIRED = {
-    "Grad-TAG": "our fit is a Newton fit of the linearised model with its base outputs as offset, not the code's "
-    "logistic regression on the projected gradients (C = 0.01), and its estimand (losses after fine-tuning each "
+    "Grad-TAG": "our fit is a Newton fit of the linearised model with its base outputs as offset (at the code's "
+    "penalty), not the code's logistic regression on the projected gradients alone, and its estimand (losses after fine-tuning each "
     "subset from the all-task model) is not computed here",
     "MILP": "the program is our reading of the abstract (pairwise TAG affinities, at most floor(budget) groups), "
     "not checked against the paper's formulation",
@@ -148,7 +148,7 @@ def protocol(p: Params, seeds: Sequence[int]) -> pd.DataFrame:
         "TAG": "mean lookahead affinity onto a task from its group; groups of >= 2 tasks; branch and bound",
         "Grad-TAG (Grad-TAG-inspired)": f"the joint run's restored model; its outputs' gradients along "
         f"{p.projection_dim} random +-1/sqrt(d) directions; per subset a Newton fit of the linearised model "
-        f"(ridge {p.gradtag_ridge:g}) on its tasks' training labels; the real network at theta0 + Pw gives each "
+        f"(ridge 1/(2 C n_train), C = {p.gradtag_c:g}, the code's) on its tasks' training labels; the real network at theta0 + Pw gives each "
         "task's estimated validation loss; affinity T[i, j] = minus i's relative estimated loss averaged over "
         "subsets holding i and j; the partition into floor(budget) groups maximising trace(TX) (the integer "
         "problem of the code's SDP, solved by enumeration)",
