@@ -11,7 +11,8 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
                   cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces),
                   user_tables (a user's loss table read, checked and selected on: `mtlkit select`)
     5 methods     grouping (searches), selection (score tables), transference, surrogates (subset losses
-                  estimated without training them; a grouping program), fronts, agent, multitasking:
+                  estimated without training them; a grouping program), gradtag and etap (those methods'
+                  pieces as their authors' code has them), fronts, agent, multitasking:
                   the papers' algorithms, no I/O
     4 train       fit, fit_many, evaluate; stacked (fit_seeds: many seeds of one configuration at once)
     3 objectives  losses, lookahead (per-task gradients, lookahead losses, transference), tracking
@@ -34,7 +35,18 @@ LAYERS: dict[str, int] = {
     **dict.fromkeys(("losses", "lookahead", "tracking", "weighting", "min_norm"), 3),
     **dict.fromkeys(("train", "stacked"), 4),
     **dict.fromkeys(
-        ("grouping", "selection", "transference", "surrogates", "fronts", "agent", "multitasking"), 5
+        (
+            "grouping",
+            "selection",
+            "transference",
+            "surrogates",
+            "gradtag",
+            "etap",
+            "fronts",
+            "agent",
+            "multitasking",
+        ),
+        5,
     ),
     **dict.fromkeys(("params", "runs", "sweep", "session", "plotting", "user_tables"), 6),
     "studies": 7,

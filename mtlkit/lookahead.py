@@ -282,14 +282,14 @@ def measure_lookaheads(
     batch: Sequence[object],
     steps: Sequence[Callable[[Sequence[Tensor], Tensor], Tensor]],
     names: Sequence[str],
-) -> tuple[Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Lookahead transference of any model: ``loss_fn(model, *batch)`` returns the ``(T,)`` losses of the
     tasks ``names``, ``shared`` names the model's shared parameters. For each lookahead in ``steps``
     (``step(shared, grads)`` gives the ``(T, P)`` updates): the ``(T, T)`` transference ``Z`` and the norm
-    of each source's update ``(T,)``, stacked over lookaheads; and the gradients' ``(T, T)`` cosine
-    similarity. The gradients are computed once (one forward, one batched backward). The lookahead
-    forwards start from the random state the forward started from (a dropout layer draws the same mask
-    before and after the step, as long as ``vmap`` draws as the plain call does); neither the model
+    of each source's update ``(T,)``, stacked over lookaheads; the gradients' ``(T, T)`` cosine
+    similarity; and ``Z``'s first-order term (:func:`first_order_transference`), stacked over lookaheads.
+    The gradients are computed once (one forward, one batched backward). The lookahead forwards start
+    from the random state the forward started from (a dropout layer draws the same mask before and after the step, as long as ``vmap`` draws as the plain call does); neither the model
     (parameters, gradients, buffers) nor the torch random state changes. A loss that is not a finite
     ``(T,)`` tensor is refused before the lookahead."""
     running = [n or "model" for n, m in model.named_modules() if m.training and _running_stats(m)]
@@ -317,7 +317,13 @@ def measure_lookaheads(
     after = after.view(len(steps), len(names), -1)
     unit = grads / grads.norm(dim=1, keepdim=True).clamp_min(1e-12)
     z = 1.0 - after / losses.detach().clamp_min(1e-12)[None, None, :]
-    return z, unit @ unit.T, updates.norm(dim=2)
+    return z, unit @ unit.T, updates.norm(dim=2), first_order_transference(grads, updates, losses.detach())
+
+
+def first_order_transference(grads: Tensor, updates: Tensor, losses: Tensor) -> Tensor:
+    """``Z``'s first-order Taylor term: ``-(u_j . g_i) / L_i`` for source ``j``'s update ``u_j`` (``updates``:
+    ``(L, T, P)``) and target ``i``'s gradient ``g_i`` (``(T, P)``) and loss ``L_i``; ``(L, T, T)``, source first."""
+    return -(updates @ grads.T) / losses.clamp_min(1e-12)[None, None, :]
 
 
 def sgd_step(lr: float) -> Callable[[Sequence[Tensor], Tensor], Tensor]:

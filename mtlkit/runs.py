@@ -153,7 +153,8 @@ def trained(config: RunConfig) -> tuple[torch.nn.Module, MultiTaskData, pd.DataF
     transference along the way. Returns tidy rows: the history (``epoch`` >= 1), the restored, *served*
     model's final ``val``/``test`` metrics and parameter counts (``epoch`` = 0), and with ``track`` the
     transference rows (``metric == "transference"``, ``task`` = target, with ``lookahead``, ``source``,
-    ``step``, gradient-cosine ``cos`` and the norm of the source's lookahead update ``step_norm`` columns).
+    ``step``, gradient-cosine ``cos``, the norm of the source's lookahead update ``step_norm`` and ``Z``'s
+    first-order term ``Z_linear`` columns).
     """
     seed = int(config.seed)
     data, model = _built(config)
@@ -219,6 +220,7 @@ def _rows(
                     "step": z.step,
                     "cos": z.cos,
                     "step_norm": z.step_norm,
+                    "Z_linear": z.Z_linear,
                 }
             )
         )

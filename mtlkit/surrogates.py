@@ -31,17 +31,19 @@ from mtlkit.losses import task_loss
 
 
 def projected_jacobians(
-    model: torch.nn.Module, x: Tensor, tasks: Sequence[str], dim: int, seed: int
+    model: torch.nn.Module, x: Tensor, tasks: Sequence[str], dim: int, seed: int, proj: Tensor | None = None
 ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
     """The base model's outputs ``f0[t]`` (``(N, k_t)``) and their Jacobians along ``dim`` random
     directions of the whole parameter vector (``(N, k_t, dim)``): ``d f(x; theta0 + P w) / d w`` at
     ``w = 0``, computed forward-mode (``dim`` directional derivatives, never the full per-example
-    gradient). ``P``'s entries are N(0, 1/#parameters), so each direction has norm about 1."""
+    gradient). ``P``'s entries are N(0, 1/#parameters), so each direction has norm about 1, unless ``proj``
+    (``(#parameters, dim)``) is given."""
     names = [n for n, _ in model.named_parameters()]
     theta0 = {n: p.detach() for n, p in model.named_parameters()}
     total = sum(p.numel() for p in theta0.values())
     gen = torch.Generator().manual_seed(int(seed))
-    proj = torch.randn(total, dim, generator=gen, dtype=torch.float32) / total**0.5
+    if proj is None:
+        proj = torch.randn(total, dim, generator=gen, dtype=torch.float32) / total**0.5
 
     def outputs(w: Tensor) -> tuple[Tensor, ...]:
         step, params, at = proj.to(w.device) @ w, {}, 0
@@ -69,13 +71,15 @@ def linearized_losses(
     groups: Sequence[frozenset[str]],
     ridge: float,
     steps: int = 8,
+    keep: dict | None = None,
 ) -> pd.DataFrame:
     """Grad-TAG's estimate of each group's fine-tuned losses: per group, the linearized model
     ``f0 + J w`` is fitted to the group's tasks on the training split (minimising the summed task losses
     plus ``ridge * |w|^2``), and each member task's loss is read on every split of ``features``
     (``split -> projected_jacobians(...)``; ``train`` required). The fit takes ``steps`` Newton steps
     from ``w = 0`` with the Hessian held at ``w = 0`` (each task's Hessian is computed once and summed
-    per group, so a group costs a few gradient evaluations). Rows: network, task, split, value."""
+    per group, so a group costs a few gradient evaluations); ``keep``, when given, receives each group's
+    fitted ``w``. Rows: network, task, split, value."""
     f_train, j_train = features["train"]
     tasks = sorted({t for g in groups for t in g})
     dim = next(iter(j_train.values())).shape[-1]
@@ -96,6 +100,8 @@ def linearized_losses(
         w = w0.clone()
         for _ in range(steps):
             w = w - torch.linalg.solve(h, torch.func.grad(objective)(w))
+        if keep is not None:
+            keep[g] = w.detach()
         with torch.no_grad():
             for split, (f0, jac) in features.items():
                 for t in members:

@@ -52,7 +52,7 @@ class _Recorder:
         self.labels = [main] + [f"sgd {eta:g}" for eta in self.sgd]
         self.seconds = 0.0
         self._epochs = False  # whether the rows carry a training epoch (fit's monitor)
-        self._rows: list[tuple[int, int, Tensor, Tensor, Tensor]] = []
+        self._rows: list[tuple[int, int, Tensor, Tensor, Tensor, Tensor]] = []
 
     def _record(
         self,
@@ -67,27 +67,29 @@ class _Recorder:
         t0 = time.perf_counter()
         main = sgd_step(self.lr) if optimizer is None else optimizer_step(optimizer, self.lr)
         how = [main] + [sgd_step(eta) for eta in self.sgd]
-        z, cos, norm = measure_lookaheads(model, shared, loss_fn, batch, how, self.names)
-        self._rows.append((step, epoch, z.cpu(), cos.cpu(), norm.cpu()))
+        z, cos, norm, lin = measure_lookaheads(model, shared, loss_fn, batch, how, self.names)
+        self._rows.append((step, epoch, z.cpu(), cos.cpu(), norm.cpu(), lin.cpu()))
         self.seconds += time.perf_counter() - t0
         return z[0]
 
     def table(self) -> pd.DataFrame:
-        """Tidy rows ``(lookahead, step, [epoch,] source, target, Z, cos, step_norm)`` for every lookahead,
+        """Tidy rows ``(lookahead, step, [epoch,] source, target, Z, cos, step_norm, Z_linear)`` per lookahead,
         measured step and ordered pair of different tasks: ``lookahead`` is ``"optimizer"`` or
         ``"sgd <size>"``, ``cos`` the cosine similarity of the two tasks' gradients on the shared
-        parameters, ``step_norm`` the norm of the source's lookahead update."""
+        parameters, ``step_norm`` the norm of the source's lookahead update, ``Z_linear`` ``Z``'s first-order term
+        (:func:`~mtlkit.lookahead.first_order_transference`)."""
         names = self.names
-        columns = ["lookahead", "step", "epoch", "source", "target", "Z", "cos", "step_norm"]
+        columns = ["lookahead", "step", "epoch", "source", "target", "Z", "cos", "step_norm", "Z_linear"]
         columns = columns if self._epochs else [c for c in columns if c != "epoch"]
         if not self._rows:
             return pd.DataFrame(columns=columns)
-        steps, epochs, zs, coss, norms = zip(*self._rows)
+        steps, epochs, zs, coss, norms, lins = zip(*self._rows)
         L, S, T = len(self.labels), len(steps), len(names)
         src, tgt = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
         keep = (src != tgt).ravel()
         per = int(keep.sum())
         z = torch.stack(zs).numpy().reshape(S, L, -1)[:, :, keep].transpose(1, 0, 2)  # (L, S, pairs)
+        lin = torch.stack(lins).numpy().reshape(S, L, -1)[:, :, keep].transpose(1, 0, 2)
         cos = torch.stack(coss).numpy().reshape(S, -1)[:, keep]
         norm = torch.stack(norms).numpy()[:, :, src.ravel()[keep]].transpose(1, 0, 2)  # (L, S, pairs)
         table = {
@@ -99,6 +101,7 @@ class _Recorder:
             "Z": z.ravel().astype(float),
             "cos": np.tile(cos.ravel(), L).astype(float),
             "step_norm": norm.ravel().astype(float),
+            "Z_linear": lin.ravel().astype(float),
         }
         return pd.DataFrame({c: table[c] for c in columns}, columns=columns)
 

@@ -174,7 +174,16 @@ def test_a_closure_loss_and_the_table():
     z0, z1 = tracker.measure(), tracker.measure(step=40)
     assert torch.equal(z0, z1), "the same parameters and batch (eval mode): the same Z"
     table = tracker.table()
-    assert list(table.columns) == ["lookahead", "step", "source", "target", "Z", "cos", "step_norm"]
+    assert list(table.columns) == [
+        "lookahead",
+        "step",
+        "source",
+        "target",
+        "Z",
+        "cos",
+        "step_norm",
+        "Z_linear",
+    ]
     assert list(dict.fromkeys(table.lookahead)) == ["optimizer", "sgd 0.1"] and set(table.step) == {0, 40}
     assert tracker.affinity("sgd 0.1").loc["a", "b"] == pytest.approx(
         table[(table.lookahead == "sgd 0.1") & (table.source == "a")].Z.mean()
