@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from mtlkit.agent import Outcome
+from mtlkit.data.overlap import OverlapEnv
 from mtlkit.data.stimulus import StimulusEnv, Task
 from mtlkit.metrics import epochs_to_criterion, luce_accuracy, sharing_index, similarity_matrix
 from mtlkit.models.sharing import TaskCuedNetwork
@@ -111,10 +112,18 @@ def _pair_rows(measure: str, pairs: Sequence[tuple[Task, Task]]) -> list[tuple]:
     return [(measure, None, None, str(a), str(b), 1.0) for a, b in pairs]
 
 
+def make_env(spec: dict[str, Any], seed: int) -> StimulusEnv:
+    """The environment a run's ``env`` settings describe: the feature-overlap one
+    (:class:`~mtlkit.data.overlap.OverlapEnv`) when they name an ``overlap``, else the one-hot one."""
+    return (OverlapEnv if "overlap" in spec else StimulusEnv)(**spec, seed=seed)
+
+
 def learn_and_multitask(config: dict[str, Any]) -> pd.DataFrame:
     """One run of the initial-similarity sweep (a pure function of ``config``): a network whose task ->
     hidden weights start with similarity ``config["similarity"]`` within each input dimension learns every
-    task on single-task trials, then is tested on every concurrent pair (none trained).
+    task on single-task trials, then is tested on every concurrent pair (none trained). The environment is
+    :func:`make_env`'s: with an ``overlap`` in ``config["env"]`` this is one run of the feature-overlap
+    sweep (Musslick et al. 2017, Fig. 3; ``similarity`` 0 leaves every weight at the model's ``init``).
 
     Rows (``measure``, ``value``; see :data:`COLUMNS`): ``initial_similarity`` (measured),
     ``epochs_to_criterion`` (learning speed; cap + 1 when the cap was hit), ``capped``, and after training
@@ -123,7 +132,7 @@ def learn_and_multitask(config: dict[str, Any]) -> pd.DataFrame:
     concurrent trial is trained.
     """
     seed = int(config["seed"])
-    env = StimulusEnv(**config["env"], seed=seed)
+    env = make_env(config["env"], seed)
     tasks = env.all_tasks
     torch.manual_seed(seed)
     model = TaskCuedNetwork(

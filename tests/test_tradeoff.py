@@ -111,12 +111,13 @@ def test_sweep_and_regime_configs_follow_the_parameters():
     cfgs = tradeoff.sweep_configs(p, [0, 1])
     assert {k[0] for k in cfgs} == {0.1, 2.0}
     assert sorted({k[1] for k in cfgs if k[0] == 2.0}) == [0.0, 0.3, 0.6, 0.9]
-    assert sorted({k[1] for k in cfgs if k[0] == 0.1}) == [0.0, 0.9], "the first-run scale at the ends only"
+    assert sorted({k[1] for k in cfgs if k[0] == 0.1}) == [0.0, 0.6, 0.9], "the first scale: ends and middle"
     assert all(c["model"]["depth"] == 1 and c["similarity"] == k[1] for k, c in cfgs.items())
     text = tradeoff.protocol(p, [0, 1])
     assert "[0.0, 0.3, 0.6, 0.9]" in text and "U(-2, 2)" in text and "7 of the 14 pairs" in text
+    assert "at s in [0.0, 0.6, 0.9]" in text and "Overlap sweep" in text
     with pytest.raises(ParameterError, match="similarities"):
         validate(tradeoff.SPEC, {"mode": "smoke", "similarities": "0,0.5"})
     with pytest.raises(ParameterError, match="similarities"):
         validate(tradeoff.SPEC, {"mode": "smoke", "similarities": "0,0.5,1.0"})
-    assert set(tradeoff.PAPER) >= {"C0", "C1", "C2", "C4.choice", "C5.speed", "C5.multitasking"}
+    assert set(tradeoff.PAPER) >= {"C0", "C1", "C2", "C4.choice", "C5.speed", "C5.multitasking", "C6.sharing"}

@@ -171,7 +171,7 @@ class StimulusEnv:
         Returns ``x`` (``[stimulus, cue]``), ``y`` (union of the cued tasks' responses) and ``which``
         (``(n, n_tasks)`` bool: the cued tasks of each trial).
         """
-        feats, stim = self.features(), self.stimuli()
+        stim = self.stimuli()
         xs, ys, ws = [], [], []
         for group in cued:
             group = list(group)
@@ -184,7 +184,7 @@ class StimulusEnv:
             y = torch.zeros(len(stim), self.n_outdims, self.n_features)
             for t in group:
                 cue[:, self.task_index(t)] = 1
-                y[torch.arange(len(stim)), t[1], self.response_map(t)[feats[:, t[0]]]] = 1
+                y[torch.arange(len(stim)), t[1], self.responses(t)] = 1
             xs.append(torch.cat([stim, cue], 1))
             ys.append(y.flatten(1))
             ws.append(cue.bool())

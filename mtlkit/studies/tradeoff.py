@@ -32,6 +32,10 @@ INIT = {"shallow": 0.1, "deep": 0.5}
 LEVELS = ([0.0, 0.5, 0.975], [0.0, 0.2, 0.4, 0.6, 0.8, 0.975], [round(0.025 * k, 3) for k in range(40)])
 """The initial similarities of the sweep per mode (the paper: 40 values from 0 to 0.975)."""
 
+OVERLAPS = ([0.0, 0.333, 1.0], [0.0, 0.333, 0.667, 1.0], [0.0, 0.25, 0.5, 0.75, 1.0])
+"""The feature overlaps of the overlap sweep per mode: 0 to ``n_features`` shared features (the paper: 0 to 1
+in steps of 0.2 of 5 features)."""
+
 
 MAX_BYTES = 2**30
 """The largest data set study 01 builds (a memory bound checked before any compute)."""
@@ -77,6 +81,9 @@ SPEC = StudySpec(
         Param("noise", "float", 0.0, "std of Gaussian noise on training stimuli", low=0.0, high=10.0),
         _sized("similarities", "floats", "initial task -> hidden similarities swept", LEVELS, 0.0, 0.99),
         Param("cue_init", "float", 1.0, "sweep: task -> hidden weights in U(-a, a)", low=1e-3, high=10.0),
+        _sized("overlaps", "floats", "feature overlaps swept (share of features shared)", OVERLAPS, 0, 1),
+        _sized("overlap_seeds", "int", "seeds of the overlap sweep (the first ones)", (2, 6, 25), 2, 1000),
+        Param("overlap_samples", "int", 27, "overlap sweep: continuous stimuli", low=2, high=10000),
         Param("held_out_pairs", "float", 0.5, "share of pairs never trained", low=0.05, high=0.95),
         Param("horizon_min", "float", 30.0, "environments: shortest horizon (epochs)", low=1.0, high=1e7),
         Param("horizon_max", "float", 300.0, "environments: longest horizon", low=1.0, high=1e7),
@@ -88,6 +95,7 @@ SPEC = StudySpec(
     ),
     deltas={
         "C5": RHO,
+        "C6": RHO,
         "C0": SIMILARITY,
         "C1": EPOCH,
         "C3.speed": EPOCH,
@@ -104,6 +112,12 @@ SPEC = StudySpec(
             lambda p: len(set(p["similarities"])) >= 3,
             "parameter 'similarities' = {similarities}: need 3 levels",
         ),
+        (
+            lambda p: len({round(o * p["n_features"]) for o in p["overlaps"]}) >= 3,
+            "parameter 'overlaps' = {overlaps}: need 3 levels that share different numbers of the "
+            "{n_features} features",
+        ),
+        _ordered("overlap_seeds", "<=", "seeds"),
         (
             lambda p: data_set_bytes(p) <= MAX_BYTES,
             lambda p: (
@@ -137,6 +151,12 @@ PAPER = {
     "to learn; direction only (values not read)",
     "C5.multitasking": f"{_2017} Fig. 5a: higher initial task-weight similarity, lower multitasking "
     "accuracy on never-trained concurrent trials; direction only (values not read)",
+    "C6.sharing": f"{_2017} Fig. 3: more feature overlap between tasks, more similar learned task "
+    "representations; direction only (values not read)",
+    "C6.speed": f"{_2017} Fig. 3: more feature overlap, faster learning (fewer iterations to the criterion); "
+    "direction only",
+    "C6.multitasking": f"{_2017} Fig. 3b: more feature overlap, lower multitasking accuracy on "
+    "never-trained concurrent trials; direction only",
 }
 """What the papers reported for each claim (directions only: their figures' values could not be read)."""
 
@@ -174,13 +194,18 @@ def run_configs(p: dict, seeds: Sequence[int]) -> dict[tuple, dict]:
     return {(n, r, s): run_config(p, n, r, s) for n in networks(p) for r in REGIMES for s in seeds}
 
 
+def first_levels(levels: Sequence[float]) -> list[float]:
+    """The levels run at the first task -> hidden scale: the lowest, the middle and the highest."""
+    s = sorted(set(levels))
+    return sorted({s[0], s[len(s) // 2], s[-1]})
+
+
 def sweep_configs(p: dict, seeds: Sequence[int]) -> dict[tuple, dict]:
     """Every run of the initial-similarity sweep (:func:`~mtlkit.multitasking.learn_and_multitask`, the
-    shallow network), keyed ``(cue_init, similarity, seed)``: every level at the chosen task -> hidden scale
-    ``cue_init`` and, shown beside it, the lowest and highest level at the scale of the other weights (0.1,
-    the first setting tried)."""
-    ends = [min(p["similarities"]), max(p["similarities"])]
-    grid = {INIT["shallow"]: ends, p["cue_init"]: p["similarities"]}
+    shallow network), keyed ``(cue_init, similarity, seed)``: at the scale of the other weights (0.1, the
+    first setting, the primary claims) the :func:`first_levels`, and every level at the task -> hidden
+    scale ``cue_init`` chosen after seeing the first run."""
+    grid = {INIT["shallow"]: first_levels(p["similarities"]), p["cue_init"]: p["similarities"]}
     return {
         (a, s, k): {
             **_common(p, k),
@@ -200,6 +225,8 @@ def protocol(p: dict, seeds: Sequence[int]) -> str:
     n_old = n_pairs - (d - 1) ** 2  # the pairs without the new task (0, 0)
     held = min(n_old - 1, max(1, round(p["held_out_pairs"] * n_old)))
     a, lo, hi = p["cue_init"], p["horizon_min"], p["horizon_max"]
+    f, o_seeds = p["n_features"], list(seeds)[: p["overlap_seeds"]]
+    shared = ", ".join(str(round(o * f)) for o in p["overlaps"])
     return f"""
 - **Data.** {d} input x {d} output dimensions, {p["n_features"]} one-hot features each: {stim} stimuli,
   {n_tasks} tasks, `{p["mapping"]}` feature -> response rule. Trials are generated; training stops on the
@@ -211,20 +238,25 @@ def protocol(p: dict, seeds: Sequence[int]) -> str:
   {p["criterion"]} or the cap: {p["epochs"]} epochs (all tasks / pre-training), {p["new_epochs"]} (new task).
   {len(seeds)} seeds ({seeds[0]}..{seeds[-1]}); a seed fixes the pair split and the initial weights.
 - **Sweep (2017, Fig. 5).** Shallow network, single-task trials of all {n_tasks} tasks only. The task ->
-  hidden weights of tasks on one input dimension start with correlation s in {p["similarities"]},
-  in U(-{a:g}, {a:g})
-  (chosen after a first run at U(-{INIT["shallow"]}, {INIT["shallow"]}), shown beside it at the lowest and
-  highest s). Learning
+  hidden weights of tasks on one input dimension start with correlation s. C5 (primary): in U(-{INIT["shallow"]},
+  {INIT["shallow"]}), the scale of the other weights and the first setting, at s in {first_levels(p["similarities"])};
+  C5.*.scaled: in U(-{a:g}, {a:g}), chosen after seeing that first run, at s in {p["similarities"]}. Learning
   speed: epochs to the criterion. Multitasking: Luce accuracy on the incongruent trials of all {n_pairs} pairs
   of tasks that can run together (none trained).
+- **Overlap sweep (2017, Fig. 3; C6).** Continuous stimuli (U(0, 1) units, {p["overlap_samples"]} stimuli, the
+  same for every task); task (i, j) reads {f} units of input dimension i, of which {shared} (overlap
+  {p["overlaps"]}) are read by every task on i; a fixed random teacher network cuts them into {f} response
+  classes. Shallow network, all weights U(-{INIT["shallow"]}, {INIT["shallow"]}), single-task training as
+  above; {len(o_seeds)} seeds ({o_seeds[0]}..{o_seeds[-1]}). Sharing: the learned task -> hidden weight
+  similarity.
 - **Regimes (2020).** Pre-train on every task but (0, 0) with single-task trials only (*shared*) or plus
   the concurrent trials of {n_old - held} of the {n_old} pairs (*separated*); the other {held}, drawn per
   seed, are never trained and score multitasking in both regimes. Learning speed: epochs to learn (0, 0), held out.
 - **Agent.** {p["environments"]} training and {p["test_environments"]} held-out environments (horizon
   {lo:g}-{hi:g}, log-uniform; concurrency value {p["concurrency_min"]:g}-{p["concurrency_max"]:g}),
   {p["episodes"]} episodes, leave one seed out.
-- **Tests.** A per-seed statistic, its 95% t-interval across seeds against 0 (C4.better: -0.01, a
-  non-inferiority margin). `converged`: at most 10% of the claim's training runs stopped at the epoch cap
+- **Tests.** A per-seed statistic (C5, C6: Spearman rho across the sweep's levels), its 95% t-interval
+  across seeds against 0 (C4.better: -0.01, a non-inferiority margin). `converged`: at most 10% of the claim's training runs stopped at the epoch cap
   instead of the criterion."""
 
 
@@ -232,37 +264,6 @@ REGIME_LABELS = {
     "single": "single-task training (shared)",
     "concurrent": "with concurrent trials (separated)",
 }
-
-
-def _band(ax: plt.Axes, d: pd.DataFrame, x: str, y: str, **kw: object) -> None:
-    s = summarize(d, [x], y)
-    (line,) = ax.plot(s[x], s["mean"], marker="o", **kw)
-    ax.fill_between(s[x], s.low, s.high, color=line.get_color(), alpha=0.15)
-
-
-def sweep_figure(wide: pd.DataFrame, chosen: float) -> plt.Figure:
-    """The 2017 trade-off (Fig. 5a): learning speed and multitasking accuracy against the initial task ->
-    hidden similarity, and against each other (one point per run), for each task -> hidden scale."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for a, d in wide.groupby("cue_init"):
-        kw = {
-            "label": f"U(-{a:g}, {a:g})" + (" (chosen)" if a == chosen else " (first run)"),
-            "ls": "-" if a == chosen else "--",
-        }
-        _band(axes[0], d, "similarity", "epochs_to_criterion", **kw)
-        _band(axes[1], d, "similarity", "multitask_accuracy", **kw)
-    d = wide[wide.cue_init == chosen]
-    sc = axes[2].scatter(d.epochs_to_criterion, d.multitask_accuracy, c=d.similarity, cmap="viridis", s=30)
-    fig.colorbar(sc, ax=axes[2], label="initial similarity")
-    for ax, title in zip(axes[:2], ("Learning", "Multitasking on never-trained pairs")):
-        ax.set(xlabel="initial task -> hidden similarity", title=title)
-    axes[0].set_ylabel("epochs to learn all tasks")
-    axes[1].set_ylabel("multitasking accuracy (Luce, incongruent)")
-    axes[2].set(xlabel="epochs to learn all tasks", ylabel="multitasking accuracy", title="The trade-off")
-    axes[0].legend(title="task -> hidden weights", frameon=False)
-    fig.suptitle("Single-task training only; bands are 95% t-intervals across seeds", y=1.0)
-    fig.tight_layout()
-    return fig
 
 
 def tradeoff_figure(curves: pd.DataFrame, scalars: pd.DataFrame, n_seeds: int) -> plt.Figure:
