@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 VERDICTS = ("reproduced", "inconclusive", "contradicted", "absent")
 
-ID = r"(?<![\w.])[CDE]\d+(?:\.[A-Za-z]+)?(?![\w])"
+ID = r"(?<![\w.])[CDE]\d+(?:\.[A-Za-z]+)*(?![\w])"
 IDS = rf"{ID}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+|\s+or\s+){ID})*"
 MENTION = re.compile(
     rf"(?P<ids>{IDS})\)?\s+(?:claims?\s+)?(?:(?P<verb>is|are|was|were|stays|remain|remains)\s+)?(?P<neg>not\s+)?"
@@ -61,7 +61,9 @@ def committed_verdicts(name: str) -> dict[str, str]:
 
 def resolve(claim_id: str, verdicts: dict[str, str]) -> list[str]:
     """The committed claims a prose id stands for: itself, or every claim under it ("C3" -> C3.equal, C3.pcgrad)."""
-    return [k for k in verdicts if k == claim_id or k.startswith(claim_id + ".")]
+    if claim_id in verdicts:  # "C5.speed" is that claim, not also C5.speed.scaled
+        return [claim_id]
+    return [k for k in verdicts if k.startswith(claim_id + ".")]
 
 
 @pytest.mark.parametrize(
@@ -88,6 +90,7 @@ def resolve(claim_id: str, verdicts: dict[str, str]) -> list[str]:
             [(["C1", "C3.speed"], False, "reproduced")],
         ),
         ("a contradicted C1; the C1 test at each step; C3.speed holds", []),
+        ("C5.multitasking.scaled is reproduced", [(["C5.multitasking.scaled"], False, "reproduced")]),
     ],
 )
 def test_the_pattern_finds_verdict_mentions(text, expected):
