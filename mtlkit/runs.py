@@ -45,6 +45,7 @@ class FitConfig:
     weighting: str | Mapping[str, Any] = "equal"
     optimizer: str = "adam"
     patience: int | None = None  # early stopping: epochs without a better validation loss
+    patience_each: bool = False  # stop only once every task's own validation loss has plateaued
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")

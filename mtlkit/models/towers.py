@@ -96,10 +96,17 @@ class SelfAuxiliaryTowers(nn.Module):
         hidden: Sequence[int] = (),
         heads: Mapping[str, nn.Module] | None = None,
         validate_served: bool = False,
+        temperature: float | Mapping[str, float] = 1.0,
     ) -> None:
         super().__init__()
         self.base = base
         self.validate_served = validate_served
+        names = [t.name for t in tasks]
+        self.temperature = (
+            dict(temperature) if isinstance(temperature, Mapping) else dict.fromkeys(names, temperature)
+        )
+        if set(self.temperature) != set(names) or not all(v > 0 for v in self.temperature.values()):
+            raise ValueError(f"temperature must be > 0 for each of {names}, got {temperature}")
         if heads is not None and set(heads) != {t.name for t in tasks}:
             raise ValueError(f"heads for {sorted(heads)}, tasks are {[t.name for t in tasks]}")
         self.aux = nn.ModuleDict(
@@ -113,14 +120,14 @@ class SelfAuxiliaryTowers(nn.Module):
         needed = list(dict.fromkeys(t.removesuffix(AUX) for t in names))
         reps = self.base.representations(x, needed)
         main = self.validate_served and not self.training
-        return {
-            t: (
-                self.aux[t.removesuffix(AUX)]
-                if t.endswith(AUX) and not main
-                else self.base.heads[t.removesuffix(AUX)]
-            )(reps[t.removesuffix(AUX)])
-            for t in names
-        }
+        out = {}
+        for t in names:
+            task = t.removesuffix(AUX)
+            if t.endswith(AUX) and not main:
+                out[t] = self.aux[task](reps[task]) / self.temperature[task]
+            else:
+                out[t] = self.base.heads[task](reps[task])
+        return out
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return self.base.shared_parameters()
