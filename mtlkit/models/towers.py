@@ -11,8 +11,8 @@ without special cases.
 Auxiliary heads come in the paper's types (:func:`aux_head`): ``linear``, ``pooled`` (average pooling over
 adjacent representation units, then linear), ``bottleneck`` (one hidden layer of a few units), and
 ``tower`` (as large as the main tower: the same-size baseline). :class:`PseudoTaskTowers` is the other
-baseline, pseudo-task augmentation (Meyerson & Miikkulainen 2018): extra full-size towers on the same
-label, one of which serves each task at inference.
+baseline, extra towers inspired by pseudo-task augmentation (Meyerson & Miikkulainen 2018, without its
+varied decoders): extra full-size towers on the same label, one of which serves each task at inference.
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def with_aux_tasks(data: MultiTaskData) -> MultiTaskData:
 
 
 class PseudoTaskTowers(nn.Module):
-    """Pseudo-task augmentation (Meyerson & Miikkulainen 2018): ``n_pseudo`` extra towers per task, each
+    """Extra towers, PTA-inspired (Meyerson & Miikkulainen 2018; no varied decoders): ``n_pseudo`` per task, each
     of the main tower's shape ``tower``, trained on the task's label as tasks ``<t>.pt1`` ...
     ``<t>.pt<n_pseudo>`` (:func:`pseudo_names`). :meth:`served` keeps one tower per task."""
 

@@ -1,5 +1,5 @@
 """Study 02 - small towers (Wang et al. 2020, arXiv 2008.05808): small self-auxiliary heads, dropped at
-inference, against same-size auxiliary towers, pseudo-task augmentation and a parameter-count control,
+inference, against same-size auxiliary towers, extra towers (PTA-inspired) and a parameter-count control,
 compared by the hypervolume of their test-loss Pareto fronts. MultiDigits (MultiMNIST-style overlaid
 MNIST pairs in full mode) with a LeNet-style shared bottom is the primary data set; the synthetic
 correlated-regression pair with hard sharing and MMoE is an extension the paper did not verify.
@@ -82,7 +82,7 @@ SPEC = StudySpec(
         _sized("kernel", "int", "LeNet: convolution kernel size", (3, 3, 5), low=1, high=15),
         Param("bottleneck", "int", 8, "units of the bottleneck head", low=1, high=65536),
         Param("pool", "int", 2, "adjacent units averaged by the pooled head", low=1, high=65536),
-        Param("n_pseudo", "int", 2, "pseudo-task towers per task", low=1, high=64),
+        Param("n_pseudo", "int", 2, "extra towers (PTA-inspired) per task", low=1, high=64),
         Param("n_experts", "int", 4, "MMoE experts (extension)", low=1, high=256),
         Param(
             "aux_temperature",
