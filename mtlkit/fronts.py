@@ -7,9 +7,10 @@ fronts by hypervolume (Wang et al. 2020, "Small Towers Make Big Differences", ar
 * ``linear``, ``pooled``, ``bottleneck`` - plus a small self-auxiliary head per task of that type
   (:data:`~mtlkit.models.towers.SMALL_HEADS`), loss weight ``gamma``, dropped at inference;
 * ``large``  - plus self-auxiliary towers as large as the main towers (the paper's same-size baseline);
-* ``pseudo`` - pseudo-task augmentation (Meyerson & Miikkulainen 2018): ``n_pseudo`` extra full-size
-  towers per task on the same label, each with the task's own loss weight; at inference each task is
-  served by whichever of its towers has the lowest validation loss, the others are dropped;
+* ``pseudo`` - extra towers, inspired by pseudo-task augmentation (Meyerson & Miikkulainen 2018) but
+  without its varied decoders: ``n_pseudo`` extra full-size towers per task on the same label, each with
+  the task's own loss weight; at inference each task is served by whichever of its towers has the lowest
+  validation loss, the others are dropped;
 * ``wide``   - no extra towers, but main towers widened until the served model has as many parameters as
   the base model plus one small head (``wide_head``) per task: is the gain only more parameters?
 
@@ -55,20 +56,24 @@ KEYS = ("dataset", "architecture", "variant", "gamma", "alpha", "seed")
 @dataclass(frozen=True)
 class Variant:
     """What is added to the base model: ``name`` (:data:`VARIANTS`), the loss weight ``gamma`` of each
-    auxiliary head relative to its task, the number of pseudo-task towers, and the small heads' sizes
-    (``bottleneck`` units; ``pool`` adjacent units averaged)."""
+    auxiliary head relative to its task, the number of pseudo-task towers, the small heads' sizes
+    (``bottleneck`` units; ``pool`` adjacent units averaged), and the ``temperature`` that divides the
+    auxiliary heads' (and same-size towers') logits on classification tasks."""
 
     name: str
     gamma: float = 2.0
     n_pseudo: int = 2
     bottleneck: int = 8
     pool: int = 2
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         if self.name not in VARIANTS:
             raise ValueError(f"unknown variant {self.name!r}; known: {list(VARIANTS)}")
         if not self.gamma >= 0:
             raise ValueError(f"gamma must be >= 0, got {self.gamma}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,7 +142,8 @@ def train_variant(
         else:
             heads = small_heads(data, base.out_dim, variant, variant.name)
         heads = {k: output_init_(h) for k, h in heads.items()}
-        net = SelfAuxiliaryTowers(base, data.tasks, heads=heads, validate_served=True)
+        temps = {t.name: variant.temperature if t.kind == "classification" else 1.0 for t in data.tasks}
+        net = SelfAuxiliaryTowers(base, data.tasks, heads=heads, validate_served=True, temperature=temps)
         train_data, w = with_aux_tasks(data), aux_weights(w, variant.gamma)
     elif variant.name == "pseudo":
         net = PseudoTaskTowers(base, data.tasks, variant.n_pseudo, model["tower"])
@@ -213,10 +219,35 @@ def head_sizes(data: MultiTaskData, model: Mapping[str, Any], variant: Variant, 
     return out.assign(**{"% of main tower": (100 * out.parameters / main).round(1)})
 
 
-def reference_point(data_spec: Mapping[str, Any], tasks: Sequence[str]) -> tuple[float, float]:
-    """The hypervolume reference: each task's test loss under its training-label marginal."""
+def reference_point(
+    data_spec: Mapping[str, Any], tasks: Sequence[str], split: str = "test"
+) -> tuple[float, float]:
+    """The hypervolume reference: each task's ``split`` loss under its training-label marginal."""
     d = make_data(**data_spec)
-    return tuple(marginal_loss(d.y["train"][t], d.y["test"][t], d.task(t).kind) for t in tasks)
+    return tuple(marginal_loss(d.y["train"][t], d.y[split][t], d.task(t).kind) for t in tasks)
+
+
+def select_lr(hv: pd.DataFrame, by: Sequence[str] = ("variant", "gamma")) -> pd.Series:
+    """The learning rate of each method (``by``): the one with the highest validation hypervolume averaged
+    over the selection seeds (rows ``*by, lr, seed, hypervolume``); ties go to the smaller rate."""
+    mean = hv.groupby([*by, "lr"]).hypervolume.mean().reset_index().sort_values([*by, "lr"])
+    best = mean.loc[mean.groupby(list(by)).hypervolume.idxmax()]
+    return best.set_index(list(by)).lr
+
+
+def low_weight_effects(
+    final: pd.DataFrame, a: tuple[str, float], b: tuple[str, float], tasks: Sequence[str], metric: str
+) -> pd.DataFrame:
+    """Per weight ``alpha`` and seed: variant ``a`` minus ``b`` on the test ``metric`` of the task with the
+    smaller loss weight (task 1 below alpha = 0.5, task 2 above, the mean of both at 0.5); rows
+    ``alpha, seed, effect``. ``final`` holds one data set's and architecture's runs."""
+    d = final[(final.split == "test") & (final.metric == metric) & final.task.isin(tasks)]
+    wide = d.pivot_table(index=["alpha", "seed"], columns=["variant", "gamma", "task"], values="value")
+    diff = wide[a] - wide[b]
+    t1, t2 = tasks
+    alpha = diff.index.get_level_values("alpha").to_numpy()
+    low = np.where(alpha < 0.5, diff[t1], np.where(alpha > 0.5, diff[t2], (diff[t1] + diff[t2]) / 2))
+    return diff.index.to_frame(index=False).assign(effect=low)
 
 
 def hypervolumes(
@@ -224,12 +255,13 @@ def hypervolumes(
     refs: dict[tuple, tuple[float, float]],
     tasks: dict[str, Sequence[str]],
     by: Sequence[str] = ("dataset", "architecture", "variant", "seed"),
+    split: str = "test",
 ) -> pd.DataFrame:
-    """Normalised hypervolume (area / reference box) of each group's test-loss points over the weights.
+    """Normalised hypervolume (area / reference box) of each group's ``split`` loss points over the weights.
 
     ``refs[(dataset, seed)]`` is the reference point and ``tasks[dataset]`` the two task names.
     """
-    test = final[(final.split == "test") & (final.metric == "loss")]
+    test = final[(final.split == split) & (final.metric == "loss")]
     rows = []
     for key, g in test.groupby(list(by)):
         k = dict(zip(by, key))

@@ -45,6 +45,7 @@ class FitConfig:
     weighting: str | Mapping[str, Any] = "equal"
     optimizer: str = "adam"
     patience: int | None = None  # early stopping: epochs without a better validation loss
+    patience_each: bool = False  # stop only once every task's own validation loss has plateaued
 
     def __post_init__(self) -> None:
         _require(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
@@ -245,8 +246,9 @@ class SeedsConfig:
 
     def stackable(self) -> bool:
         """Whether :func:`~mtlkit.stacked.fit_seeds` can train these runs as one stack: hard sharing with an
-        MLP trunk and linear heads, no self-auxiliary towers, no tracking, a weighting it stacks (not in
-        :data:`~mtlkit.stacked.UNSUPPORTED`: every one, IT-MTL included)."""
+        MLP trunk and linear heads, no self-auxiliary towers, no tracking, early stopping (if any) on the summed
+        validation loss, a weighting it stacks (not in :data:`~mtlkit.stacked.UNSUPPORTED`: every one, IT-MTL
+        included)."""
         run = self.runs[0]
         weighting = run.fit.weighting if isinstance(run.fit.weighting, str) else run.fit.weighting["name"]
         return (
@@ -255,6 +257,7 @@ class SeedsConfig:
             and not run.model.get("tower")
             and run.aux is None
             and run.track is None
+            and not run.fit.patience_each
             and weighting not in UNSUPPORTED
         )
 
@@ -283,7 +286,7 @@ def train_and_evaluate_seeds(config: SeedsConfig) -> pd.DataFrame:
         [m for _, m in built],
         [d for d, _ in built],
         seeds=[int(r.seed) for r in config.runs],
-        **asdict(config.runs[0].fit),
+        **{k: v for k, v in asdict(config.runs[0].fit).items() if k != "patience_each"},
     )
     return pd.concat(
         [_rows(m, m, d, h).assign(seed=r.seed) for r, (d, m), h in zip(config.runs, built, hists)],

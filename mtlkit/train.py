@@ -121,6 +121,7 @@ def fit(
     restore_best: bool = True,
     stop_below: float | None = None,
     patience: int | None = None,
+    patience_each: bool = False,
     monitor: Callable[[int, int, nn.Module, Tensor, dict[str, Tensor]], None] | None = None,
     progress: bool = False,
 ) -> pd.DataFrame:
@@ -131,7 +132,9 @@ def fit(
     order and any randomness of the weighting come from ``seed``. ``stop_below`` ends training at the
     first epoch whose summed validation loss is below it (training to criterion, as in Musslick et al.).
     ``patience`` ends it once the summed validation loss has not improved for that many epochs (early
-    stopping; the best epoch's weights are restored). The history's ``attrs["best_epoch"]`` is the
+    stopping; the best epoch's weights are restored); with ``patience_each`` it ends only once *every*
+    task's own validation loss has gone that many epochs without a new best (each task has plateaued), so
+    that a task with a small loss weight is not stopped while it still improves. The history's ``attrs["best_epoch"]`` is the
     restored epoch: when it equals ``epochs``, the run may not have converged.
     ``monitor(step, epoch, model, x, y)`` is called before every update with that step's batch (e.g. a
     :class:`~mtlkit.tracking.AffinityTracker`); it must not change the model.
@@ -159,6 +162,7 @@ def fit(
     specific = [q for q in model.parameters() if q.requires_grad and all(q is not s for s in shared)]
     history: list[tuple[int, str, str, str, float]] = []  # (epoch, split, task, metric, value)
     best = (math.inf, 0, None)
+    task_best = {t: (math.inf, 0) for t in tasks}  # each task's best validation loss and its epoch
     model.train()
     step = 0
     for epoch in trange(1, epochs + 1, desc="epochs", disable=not progress, leave=False):
@@ -195,7 +199,11 @@ def fit(
             best = (val_total, epoch, {k: v.detach().clone() for k, v in model.state_dict().items()})
         if stop_below is not None and val_total < stop_below:
             break
-        if patience is not None and epoch - best[1] >= patience:
+        for t, m, v in val:
+            if m == "loss" and v < task_best[t][0]:
+                task_best[t] = (v, epoch)
+        since = [epoch - e for _, e in task_best.values()] if patience_each else [epoch - best[1]]
+        if patience is not None and min(since) >= patience:
             break
     if restore_best and best[2] is not None:
         model.load_state_dict(best[2])

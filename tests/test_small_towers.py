@@ -8,11 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mtlkit.fronts import KEYS, differences
+from mtlkit.fronts import KEYS, differences, low_weight_effects, select_lr
 from mtlkit.models.towers import SMALL_HEADS
 from mtlkit.params import validate
 from mtlkit.stats import CONVERGED_SHARE
 from mtlkit.studies import small_towers as st
+from mtlkit.studies import small_towers_tables as tt
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "02_small_towers"
@@ -39,10 +40,13 @@ def test_default_grid_holds_the_papers_baselines_and_stays_in_budget():
     digits = keys[keys.dataset == st.DIGITS]
     fronts = set(zip(digits.variant, digits.gamma))
     assert {("none", 0.0), ("linear", 2.0), ("large", 2.0), ("pseudo", 1.0), ("wide", 0.0)} <= fronts
-    assert {("linear", 1.0), ("linear", 4.0)} <= fronts, "gamma sensitivity"
     assert set(keys[keys.dataset != st.DIGITS].architecture) == {"hard", "mmoe"}
     assert set(digits.architecture) == {"hard"}, "MMoE is an extension, on the synthetic data only"
-    assert len(grid) <= 200, "default mode must stay within 3 minutes on 2 cores"
+    select = st.run_configs(p, tt.select_seeds(p), stage="select")
+    old = st.run_configs(p, list(range(p["today_seeds"])), stage="today")
+    n_digits = len(digits) + len(select) + len(old)  # digits runs cost ~1.5 CPU s each, synthetic ~0.4
+    assert n_digits <= 200 and len(grid) - len(digits) <= 100, "default mode: about 200 s on 2 quiet cores"
+    assert not set(tt.select_seeds(p)) & set(range(p["seeds"])), "the lr is never chosen on evaluation seeds"
     for key, cfg in grid.items():
         w = cfg.run.fit.weighting["weights"]
         assert abs(sum(w.values()) - 1) < 1e-9 and cfg.run.fit.patience == p["patience"]
@@ -50,6 +54,54 @@ def test_default_grid_holds_the_papers_baselines_and_stays_in_budget():
         assert cfg.run.data["seed"] == cfg.run.seed == key[-1]
     wide = next(c for k, c in grid.items() if k[2] == "wide")
     assert wide.run.model["tower"][0] > p["tower"]
+
+
+def test_lr_is_chosen_per_method_on_validation_with_the_same_grid_for_every_method():
+    p = validate(st.SPEC, {"mode": "smoke"})
+    select = st.run_configs(p, tt.select_seeds(p), stage="select")
+    keys = pd.DataFrame(list(select), columns=[*KEYS, "lr"])
+    assert set(keys.dataset) == {st.DIGITS}, "the extension's Adam rate is not selected"
+    per_method = {m: (tuple(sorted(set(d.lr))), len(d)) for m, d in keys.groupby(["variant", "gamma"])}
+    assert set(per_method.values()) == {(tuple(sorted(p["lrs"])), len(keys) // len(per_method))}, "same grid"
+    assert all(c.select and c.run.fit.lr == k[-1] for k, c in select.items())
+    hv = pd.DataFrame(
+        [("none", 0.0, 0.02, 0, 0.5), ("none", 0.0, 0.05, 0, 0.7), ("none", 0.0, 0.02, 1, 0.6)]
+        + [("none", 0.0, 0.05, 1, 0.6), ("linear", 2.0, 0.02, 0, 0.4), ("linear", 2.0, 0.05, 0, 0.4)],
+        columns=["variant", "gamma", "lr", "seed", "hypervolume"],
+    )
+    chosen = select_lr(hv)
+    assert chosen[("none", 0.0)] == 0.05, "the best mean validation hypervolume over the selection seeds"
+    assert chosen[("linear", 2.0)] == 0.02, "ties go to the smaller rate"
+    grid = st.run_configs(p, [0], lrs={("none", 0.0): 0.02, ("linear", 2.0): 0.1})
+    lr = {k[2:4]: c.run.fit.lr for k, c in grid.items() if k[0] == st.DIGITS}
+    assert lr[("none", 0.0)] == 0.02 and lr[("linear", 2.0)] == lr[("linear", 1.0)] == 0.1, (
+        "gamma fronts: head's"
+    )
+    assert lr[("wide", 0.0)] == p["lr"], "a method without a chosen rate keeps the declared one"
+    old = st.run_configs(p, [0], stage="today")
+    assert {(k[1], k[2]) for k in old} == {("today", "none"), ("today", "linear")}
+    assert all(
+        c.variant.temperature == 1 and not c.run.fit.patience_each and c.run.fit.lr == p["lr"]
+        for c in old.values()
+    )
+    assert all(
+        c.variant.temperature == p["aux_temperature"] and c.run.fit.patience_each for c in grid.values()
+    )
+
+
+def test_low_weight_effects_take_the_task_with_the_smaller_weight():
+    rows = [
+        ("test", "accuracy", v, g, a, s, t, x)
+        for s in (0, 1)
+        for v, g, bump in (("none", 0.0, 0.0), ("linear", 2.0, 0.1))
+        for a in (0.05, 0.5, 0.95)
+        for t, x in (("left", 0.5 + bump * (a < 0.5)), ("right", 0.6 + bump * (a > 0.5) * 2))
+    ]
+    final = pd.DataFrame(
+        rows, columns=["split", "metric", "variant", "gamma", "alpha", "seed", "task", "value"]
+    )
+    e = low_weight_effects(final, ("linear", 2.0), ("none", 0.0), ["left", "right"], "accuracy")
+    assert e.groupby("alpha").effect.mean().round(6).to_dict() == {0.05: 0.1, 0.5: 0.0, 0.95: 0.2}
 
 
 def test_full_mode_uses_overlaid_mnist_pairs_and_every_head_type():

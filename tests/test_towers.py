@@ -267,3 +267,33 @@ def test_marginal_loss():
     )  # mean 2, squared errors 4 and 4
     labels = torch.tensor([0, 0, 0, 1])  # add-one frequencies: 4/6 and 2/6
     assert marginal_loss(labels, torch.tensor([1]), "classification") == pytest.approx(-math.log(2 / 6))
+
+
+def test_temperature_divides_the_auxiliary_logits_in_training_only(tiny_data):
+    base = build_model("hard", tiny_data.input_shape, tiny_data.tasks, width=8, depth=1, tower=[4])
+    plain = SelfAuxiliaryTowers(base, tiny_data.tasks, validate_served=True)
+    temps = {"pos": 20.0, "big": 20.0, "reg": 1.0}
+    hot = SelfAuxiliaryTowers(base, tiny_data.tasks, heads=plain.aux, validate_served=True, temperature=temps)
+    x = tiny_data.x["val"]
+    out, ref = hot(x), plain(x)
+    assert torch.allclose(out["pos.aux"], ref["pos.aux"] / 20), "auxiliary logits / T"
+    assert torch.equal(out["reg.aux"], ref["reg.aux"]) and torch.equal(out["pos"], ref["pos"])
+    hot.eval()
+    assert torch.equal(hot(x)["pos.aux"], hot(x)["pos"]), "validation still answers with the main tower"
+    with pytest.raises(ValueError, match="temperature"):
+        SelfAuxiliaryTowers(base, tiny_data.tasks, temperature=0.0)
+
+
+def test_patience_each_waits_for_every_task_to_plateau(tiny_data):
+    def epochs(each: bool) -> int:
+        torch.manual_seed(0)
+        net = build_model("hard", tiny_data.input_shape, tiny_data.tasks, width=8, depth=1, tower=[4])
+        weights = {"name": "fixed", "weights": {"pos": 0.98, "big": 0.01, "reg": 0.01}}
+        hist = fit(net, tiny_data, epochs=300, lr=0.05, weighting=weights, patience=3, patience_each=each)
+        val = hist[(hist.split == "val") & (hist.metric == "loss")].pivot(index="epoch", columns="task")
+        if each:  # at the stop, no task had a new best in its last 3 epochs
+            last = val.value.iloc[-3:].min()
+            assert (last >= val.value.iloc[:-3].min() - 1e-12).all()
+        return int(hist.epoch.max())
+
+    assert epochs(True) > epochs(False), "the low-weight tasks were still improving under the summed rule"

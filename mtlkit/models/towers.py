@@ -11,8 +11,8 @@ without special cases.
 Auxiliary heads come in the paper's types (:func:`aux_head`): ``linear``, ``pooled`` (average pooling over
 adjacent representation units, then linear), ``bottleneck`` (one hidden layer of a few units), and
 ``tower`` (as large as the main tower: the same-size baseline). :class:`PseudoTaskTowers` is the other
-baseline, pseudo-task augmentation (Meyerson & Miikkulainen 2018): extra full-size towers on the same
-label, one of which serves each task at inference.
+baseline, extra towers inspired by pseudo-task augmentation (Meyerson & Miikkulainen 2018, without its
+varied decoders): extra full-size towers on the same label, one of which serves each task at inference.
 """
 
 from __future__ import annotations
@@ -96,10 +96,17 @@ class SelfAuxiliaryTowers(nn.Module):
         hidden: Sequence[int] = (),
         heads: Mapping[str, nn.Module] | None = None,
         validate_served: bool = False,
+        temperature: float | Mapping[str, float] = 1.0,
     ) -> None:
         super().__init__()
         self.base = base
         self.validate_served = validate_served
+        names = [t.name for t in tasks]
+        self.temperature = (
+            dict(temperature) if isinstance(temperature, Mapping) else dict.fromkeys(names, temperature)
+        )
+        if set(self.temperature) != set(names) or not all(v > 0 for v in self.temperature.values()):
+            raise ValueError(f"temperature must be > 0 for each of {names}, got {temperature}")
         if heads is not None and set(heads) != {t.name for t in tasks}:
             raise ValueError(f"heads for {sorted(heads)}, tasks are {[t.name for t in tasks]}")
         self.aux = nn.ModuleDict(
@@ -113,14 +120,14 @@ class SelfAuxiliaryTowers(nn.Module):
         needed = list(dict.fromkeys(t.removesuffix(AUX) for t in names))
         reps = self.base.representations(x, needed)
         main = self.validate_served and not self.training
-        return {
-            t: (
-                self.aux[t.removesuffix(AUX)]
-                if t.endswith(AUX) and not main
-                else self.base.heads[t.removesuffix(AUX)]
-            )(reps[t.removesuffix(AUX)])
-            for t in names
-        }
+        out = {}
+        for t in names:
+            task = t.removesuffix(AUX)
+            if t.endswith(AUX) and not main:
+                out[t] = self.aux[task](reps[task]) / self.temperature[task]
+            else:
+                out[t] = self.base.heads[task](reps[task])
+        return out
 
     def shared_parameters(self) -> list[nn.Parameter]:
         return self.base.shared_parameters()
@@ -145,7 +152,7 @@ def with_aux_tasks(data: MultiTaskData) -> MultiTaskData:
 
 
 class PseudoTaskTowers(nn.Module):
-    """Pseudo-task augmentation (Meyerson & Miikkulainen 2018): ``n_pseudo`` extra towers per task, each
+    """Extra towers, PTA-inspired (Meyerson & Miikkulainen 2018; no varied decoders): ``n_pseudo`` per task, each
     of the main tower's shape ``tower``, trained on the task's label as tasks ``<t>.pt1`` ...
     ``<t>.pt<n_pseudo>`` (:func:`pseudo_names`). :meth:`served` keeps one tower per task."""
 

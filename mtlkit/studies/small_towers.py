@@ -1,5 +1,5 @@
 """Study 02 - small towers (Wang et al. 2020, arXiv 2008.05808): small self-auxiliary heads, dropped at
-inference, against same-size auxiliary towers, pseudo-task augmentation and a parameter-count control,
+inference, against same-size auxiliary towers, extra towers (PTA-inspired) and a parameter-count control,
 compared by the hypervolume of their test-loss Pareto fronts. MultiDigits (MultiMNIST-style overlaid
 MNIST pairs in full mode) with a LeNet-style shared bottom is the primary data set; the synthetic
 correlated-regression pair with hard sharing and MMoE is an extension the paper did not verify.
@@ -7,7 +7,7 @@ correlated-regression pair with hard sharing and MMoE is an extension the paper 
 The experiment's pieces are in :mod:`mtlkit.fronts`; this module holds the declared parameters
 (:data:`SPEC`), what the paper reported (:data:`PAPER`), the grid of runs (:func:`run_configs`), the run
 itself (:func:`train_point`), the analysis (:func:`hypervolume_table`, :func:`make_claims`) and the
-figures.
+figures (:mod:`mtlkit.studies.small_towers_figures`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
-from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from mtlkit.data import make_data
 from mtlkit.data.multidigits import TASKS
 from mtlkit.fronts import (
-    VARIANTS,
     Variant,
     differences,
     gains,
@@ -35,18 +31,21 @@ from mtlkit.fronts import (
     weight_grid,
     wide_tower,
 )
+from mtlkit.losses import TrainingDiverged
 from mtlkit.models.towers import SMALL_HEADS, count_parameters
 from mtlkit.params import Param, StudySpec
-from mtlkit.plotting import plot_intervals
 from mtlkit.runs import FitConfig, RunConfig
-from mtlkit.stats import Claim, at_last_epoch, summarize
+from mtlkit.stats import Claim, at_last_epoch
 from mtlkit.studies.common import COMMON, sizes
 from mtlkit.train import evaluate
 
 DIGIT_DATA = ("multidigits", "overlaid")
 """The primary data: two 8x8 digits side by side (MultiDigits), or MultiMNIST-style overlaid MNIST pairs."""
-HEADS_BY_MODE = (["linear"], ["linear", "bottleneck"], list(SMALL_HEADS))
-GAMMAS_BY_MODE = ([1.0], [1.0, 4.0], [0.5, 1.0, 3.0, 4.0])
+HEADS_BY_MODE = (["linear"], ["linear"], list(SMALL_HEADS))
+GAMMAS_BY_MODE = ([1.0], [2.0], [0.5, 1.0, 3.0, 4.0])  # default: only the main gamma (budget)
+LRS_BY_MODE = ([0.02, 0.05], [0.02, 0.05, 0.1], [0.01, 0.02, 0.05, 0.1])
+STOPPING = ("each", "sum")
+"""Early stopping once every task's own validation loss has plateaued, or once their sum has."""
 CORR_BY_MODE = ([0.5], [0.5], [0.0, 0.5, 1.0])
 
 
@@ -61,7 +60,7 @@ SPEC = StudySpec(
     paper="Wang, Zhao, Dai, Fifty, Lin, Hong, Chi 2020, Small Towers Make Big Differences, arXiv 2008.05808",
     figure="hypervolume",
     params=COMMON
-    + sizes(seeds=(2, 10, 20), epochs=(4, 200, 300), n_train=(200, 800, 5000))
+    + sizes(seeds=(2, 7, 20), epochs=(4, 200, 300), n_train=(200, 800, 5000))
     + (
         _sized("patience", "int", "early stopping: epochs without a better val loss", (2, 10, 20), low=1),
         _sized("digits", "str", "primary data set", ("multidigits",) * 2 + ("overlaid",), choices=DIGIT_DATA),
@@ -83,9 +82,29 @@ SPEC = StudySpec(
         _sized("kernel", "int", "LeNet: convolution kernel size", (3, 3, 5), low=1, high=15),
         Param("bottleneck", "int", 8, "units of the bottleneck head", low=1, high=65536),
         Param("pool", "int", 2, "adjacent units averaged by the pooled head", low=1, high=65536),
-        Param("n_pseudo", "int", 2, "pseudo-task towers per task", low=1, high=64),
+        Param("n_pseudo", "int", 2, "extra towers (PTA-inspired) per task", low=1, high=64),
         Param("n_experts", "int", 4, "MMoE experts (extension)", low=1, high=256),
-        Param("lr", "float", 0.05, "SGD (momentum 0.9) learning rate, digits", low=1e-8, high=10.0),
+        Param(
+            "aux_temperature",
+            "float",
+            20.0,
+            "divides the auxiliary logits (authors' code: 20)",
+            low=1e-3,
+            high=1e3,
+        ),
+        Param(
+            "stopping", "str", "each", "stop when each task's val loss / their sum plateaus", choices=STOPPING
+        ),
+        _sized(
+            "lrs", "floats", "SGD learning rates, chosen per method on val", LRS_BY_MODE, low=1e-8, high=10.0
+        ),
+        _sized(
+            "select_seeds", "int", "seeds (not the evaluation seeds) that choose the lr", (1, 1, 3), low=1
+        ),
+        Param("lr", "float", 0.05, "SGD lr of the pre-issue-23 sensitivity row", low=1e-8, high=10.0),
+        _sized(
+            "today_seeds", "int", "first seeds rerun in the pre-issue-23 configuration", (2, 3, 10), low=0
+        ),
         Param("ext_lr", "float", 0.01, "Adam learning rate, synthetic extension", low=1e-8, high=10.0),
         Param("batch_size", "int", 128, "minibatch size", low=1, high=10**6),
     ),
@@ -119,7 +138,8 @@ PAPER = {
     "D2": "arXiv 2008.05808: front quality improves as the auxiliary tower shrinks, then worsens; same-size "
     "auxiliary towers help less than small ones (no number read; in the released code they are never trained)",
     "D3": "arXiv 2008.05808: small heads beat pseudo-task augmentation (2-4 extra full-size towers; Meyerson & "
-    "Miikkulainen 2018) (no number read; in the released code those towers are never trained)",
+    "Miikkulainen 2018) (no number read; in the released code those towers are never trained); ours are extra "
+    "towers only, without PTA's varied decoders",
     "D4": "not in the paper: a control of ours; the paper attributes the gain to under-parameterized heads "
     "(about 9% of a tower), not to extra parameters",
     "E1.hard": "extension, not in the paper: the MMoE synthetic generator (Ma et al. 2018) is in the paper's "
@@ -144,10 +164,13 @@ def task_names(p: dict) -> dict[str, list[str]]:
     return {ds: spec.get("tasks", ["y1", "y2"]) for ds, spec in datasets(p).items()}
 
 
-def base_variant(p: dict, name: str = "none", gamma: float | None = None) -> Variant:
-    """A :class:`~mtlkit.fronts.Variant` with the study's head sizes."""
+def base_variant(
+    p: dict, name: str = "none", gamma: float | None = None, temperature: float | None = None
+) -> Variant:
+    """A :class:`~mtlkit.fronts.Variant` with the study's head sizes and temperature."""
     gamma = p["aux_weight"] if gamma is None else gamma
-    return Variant(name, gamma, p["n_pseudo"], p["bottleneck"], p["pool"])
+    temperature = p["aux_temperature"] if temperature is None else temperature
+    return Variant(name, gamma, p["n_pseudo"], p["bottleneck"], p["pool"], temperature)
 
 
 def model_spec(p: dict, ds: str, arch: str) -> dict:
@@ -164,9 +187,11 @@ class PointConfig:
 
     run: RunConfig
     variant: Variant
+    select: bool = False  # a learning-rate selection run: a diverged run returns losses beyond the reference
 
     def to_dict(self) -> dict:
-        return {"run": self.run.to_dict(), "variant": self.variant.to_dict()}
+        out = {"run": self.run.to_dict(), "variant": self.variant.to_dict()}
+        return {**out, "select": True} if self.select else out
 
 
 def train_point(config: PointConfig) -> pd.DataFrame:
@@ -176,6 +201,15 @@ def train_point(config: PointConfig) -> pd.DataFrame:
     parameter counts (``epoch`` = 0)."""
     run = config.run
     data = make_data(**run.data).to(run.device)
+    if config.select:
+        try:
+            return train_point(PointConfig(run, config.variant))
+        except TrainingDiverged:  # a diverged selection run loses: its losses lie beyond the reference
+            rows = [
+                {"epoch": 0, "split": "val", "task": t, "metric": "loss", "value": 1e9}
+                for t in data.task_names
+            ]
+            return pd.DataFrame(rows)
     fit_kw = {k: v for k, v in asdict(run.fit).items() if k != "weighting"}
     weights = run.fit.weighting["weights"]
     hist, net, served = train_variant(data, run.model, fit_kw, config.variant, weights, run.seed)
@@ -203,28 +237,57 @@ def variants(p: dict, ds: str) -> list[tuple[str, str, float]]:
     return [("hard", v, gg) for v, gg in out]
 
 
-def run_configs(p: dict, seeds: Sequence[int], device: str = "cpu") -> dict[tuple, PointConfig]:
-    """Every run, keyed :data:`KEYS` ``(dataset, architecture, variant, gamma, alpha, seed)``."""
-    out = {}
+def lr_of(lrs: dict | None, p: dict, name: str, gamma: float) -> float:
+    """A digits front's learning rate: its method's chosen one (``lrs[(variant, gamma)]``; a gamma
+    sensitivity front takes its head's at the main gamma), or ``p["lr"]`` when none was chosen."""
+    if lrs is None:
+        return p["lr"]
+    return lrs.get((name, gamma), lrs.get((name, p["aux_weight"]), p["lr"]))
+
+
+def run_configs(
+    p: dict,
+    seeds: Sequence[int],
+    device: str = "cpu",
+    lrs: dict | None = None,
+    stage: str = "main",
+) -> dict[tuple, PointConfig]:
+    """Every run, keyed :data:`KEYS` ``(dataset, architecture, variant, gamma, alpha, seed)``, the digits
+    at the learning rates ``lrs`` (:func:`lr_of`). ``stage="select"``: the digits' methods (not the gamma
+    sensitivity fronts) at every rate of ``p["lrs"]``, keys plus ``lr``; ``stage="today"``: the base model
+    and the first head under the pre-issue-23 configuration (no temperature, ``p["lr"]``, stopping on the
+    summed validation loss), architecture ``"today"``."""
+    out, today, g = {}, stage == "today", p["aux_weight"]
     for ds, data in datasets(p).items():
         t1, t2 = task_names(p)[ds]
         digits = ds == DIGITS
+        if not digits and stage != "main":
+            continue
         for arch, name, gamma in variants(p, ds):
+            if stage == "select" and name in p["heads"][:1] and gamma != g:
+                continue
+            if today and (name, gamma) not in (("none", NONE_GAMMA), (p["heads"][0], g)):
+                continue
             model = model_spec(p, ds, arch)
             if name == "wide":
                 model["tower"] = wide_tower(shapes(data), model, base_variant(p), p["heads"][0])
-            for alpha in weight_grid(p["n_weights"]):
+            variant = base_variant(p, name, gamma, 1.0 if today else None)
+            rates = p["lrs"] if stage == "select" else [lr_of(None if today else lrs, p, name, gamma)]
+            for alpha, lr in ((a, r) for a in weight_grid(p["n_weights"]) for r in rates):
                 fit = FitConfig(
                     epochs=p["epochs"],
-                    lr=p["lr"] if digits else p["ext_lr"],
+                    lr=lr if digits else p["ext_lr"],
                     optimizer="sgd" if digits else "adam",
                     batch_size=p["batch_size"],
                     weighting={"name": "fixed", "weights": {t1: alpha, t2: round(1 - alpha, 4)}},
                     patience=p["patience"],
+                    patience_each=p["stopping"] == "each" and not today,
                 )
                 for s in seeds:
                     run = RunConfig(s, {**data, "n_train": p["n_train"], "seed": s}, model, fit, device)
-                    out[(ds, arch, name, gamma, alpha, s)] = PointConfig(run, base_variant(p, name, gamma))
+                    key = (ds, "today" if today else arch, name, gamma, alpha, s)
+                    point = PointConfig(run, variant, select=stage == "select")
+                    out[(*key, lr) if stage == "select" else key] = point
     return out
 
 
@@ -259,7 +322,7 @@ def make_claims(hv: pd.DataFrame, best: pd.DataFrame, p: dict) -> list[Claim]:
     specs = [(f"D1.{k}", f"Small {k} {d1}", (k, g), none, [DIGITS], "hard") for k in p["heads"]]
     pseudo, wide, d = ("pseudo", PSEUDO_GAMMA), ("wide", NONE_GAMMA), [DIGITS]
     pta, widened = (
-        f"pseudo-task augmentation ({p['n_pseudo']} extra towers)",
+        f"extra towers (PTA-inspired: {p['n_pseudo']} extra full-size towers per task)",
         "main towers widened by the same",
     )
     specs += [
@@ -295,55 +358,3 @@ def gamma_table(hv: pd.DataFrame, p: dict) -> pd.DataFrame:
     digits, for every gamma run (rows ``seed, gain, gamma``)."""
     runs = [(p["heads"][0], g) for g in sorted({p["aux_weight"], *p["gammas"]})]
     return gains(hv, runs, ("none", NONE_GAMMA), [DIGITS]).assign(gamma=lambda d: d.variant.str[1])
-
-
-def fronts_figure(test_loss: pd.DataFrame, p: dict) -> plt.Figure:
-    """Seed-averaged test losses over the weight sweep (log axes): one panel per data set and architecture,
-    one curve per variant (at the main gamma; lower left is better on both tasks)."""
-    tasks, g = task_names(p), p["aux_weight"]
-    keep = test_loss[
-        test_loss.gamma.isin([g, NONE_GAMMA, PSEUDO_GAMMA])
-        & ~((test_loss.variant.isin(p["heads"] + ["large"])) & (test_loss.gamma != g))
-    ]
-    panels = list(dict.fromkeys(zip(keep.dataset, keep.architecture)))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.9 * len(panels), 3.5), squeeze=False)
-    colors = dict(zip(VARIANTS, sns.color_palette(n_colors=len(VARIANTS))))
-    for ax, (ds, arch) in zip(axes[0], panels):
-        d = keep[(keep.dataset == ds) & (keep.architecture == arch)]
-        mean = d.groupby(["variant", "alpha", "task"]).value.mean().unstack("task")
-        t1, t2 = tasks[ds]
-        for v in [v for v in VARIANTS if v in mean.index.get_level_values(0)]:
-            m = mean.loc[v].sort_index()
-            ax.plot(m[t1], m[t2], "o-", color=colors[v], label=v, ms=4, lw=1.2)
-        ax.set(title=f"{ds} · {arch}", xlabel=f"{t1} test loss", ylabel=f"{t2} test loss", xscale="log")
-        ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-            axis.set_major_formatter(FormatStrFormatter("%g"))
-            axis.set_minor_formatter(NullFormatter())
-        ax.tick_params(axis="x", labelrotation=30)
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), title="variant", frameon=False, loc="center right")
-    fig.tight_layout(rect=(0, 0, 0.9, 1))
-    return fig
-
-
-def hypervolume_figure(hv: pd.DataFrame, gammas: pd.DataFrame, p: dict) -> plt.Figure:
-    """Left: each variant's hypervolume gain over the base model on the digits. Middle: the first small
-    head's gain against gamma. Right: the extension's gains (synthetic pairs, hard sharing and MMoE)."""
-    g, h, on = p["aux_weight"], p["heads"][0], p["digits"]
-    base, syn = ("none", NONE_GAMMA), [ds for ds in datasets(p) if ds != DIGITS]
-    runs = [(k, g) for k in p["heads"]] + [("large", g), ("pseudo", PSEUDO_GAMMA), ("wide", NONE_GAMMA)]
-    digits = gains(hv, runs, base, [DIGITS]).assign(variant=lambda d: d.variant.str[0])
-    ext = pd.concat([gains(hv, [(h, g)], base, syn, a).assign(architecture=a) for a in ("hard", "mmoe")])
-    gam = gammas.assign(gamma=gammas.gamma.map("{:g}".format))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), gridspec_kw={"width_ratios": [1.6, 1, 1]})
-    for ax, frame, x, title in (
-        (axes[0], digits, "variant", f"{on}: gain over the base model (gamma = {g:g})"),
-        (axes[1], gam, "gamma", f"{on}: {h} heads vs gamma"),
-        (axes[2], ext, "architecture", f"extension, synthetic pairs: {h} heads"),
-    ):
-        plot_intervals(summarize(frame, [x], "gain"), x, ax=ax, order=list(dict.fromkeys(frame[x])))
-        ax.axhline(0, color="k", lw=1, ls="--")
-        ax.set(title=title, xlabel=x, ylabel="test hypervolume gain (95% CI)")
-    fig.tight_layout()
-    return fig
