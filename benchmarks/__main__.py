@@ -4,13 +4,24 @@ from mtlkit.host import use_portable_kernels
 
 use_portable_kernels()  # before any arithmetic: the same kernels as every study's run (mtlkit.host)
 
-from benchmarks import efficiency, figure, grouping, peers, seeds, sweep, training, transference  # noqa: E402
+from benchmarks import (  # noqa: E402
+    efficiency,
+    figure,
+    grouping,
+    peers,
+    seeds,
+    select_scaling,
+    sweep,
+    training,
+    transference,
+)
 
 if __name__ == "__main__":
     training.main()
     seeds.main()
     efficiency.main()
     grouping.main()
+    select_scaling.main()
     transference.main()
     sweep.main()
     peers.main()
