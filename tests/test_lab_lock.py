@@ -5,21 +5,11 @@ import re
 from pathlib import Path
 
 import pytest
+from test_packaging import lock_pins  # the one reader of a lock's name==version lines
 
 tomllib = pytest.importorskip("tomllib")
 ROOT = Path(__file__).resolve().parents[1]
 LAB = "requirements-lab.lock"
-
-
-def lock_pins(name: str = "requirements.lock") -> dict[str, str]:
-    """``{normalised name: version}`` of a lock's ``name==version`` lines."""
-    pins = {}
-    for line in (ROOT / name).read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            package, version = line.split("==")
-            pins[re.sub(r"[-_.]+", "-", package).lower()] = version
-    return pins
 
 
 def test_lab_lock_pins_exactly_and_matches_the_lab_extra():

@@ -178,20 +178,19 @@ def test_interval_pattern_reads_the_way_the_prose_writes():
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_intervals_quoted_in_the_discussion_are_the_committed_ones(name):
-    sources = interval_sources(name)
-    stale = [
-        words
-        for words, numbers in quoted_intervals(discussion(name))
-        if not any(all(matches(q, v) for q, v in zip(_strings(words), s)) for s in sources)
-    ]
+    stale = stale_intervals(discussion(name), interval_sources(name))
     assert not stale, (
         f"{name}: intervals in the Discussion that neither claims.json nor replication.json holds: {stale}"
     )
 
 
-def _strings(words: str) -> list[str]:
-    m = INTERVAL.search(words)
-    return [m["est"], m["low"], m["high"]]
+def stale_intervals(text: str, sources: list[tuple[float, float, float]]) -> list[str]:
+    """Every ``estimate [low, high]`` quoted in ``text`` that no source gives at the precision it is written."""
+    return [
+        m.group(0)
+        for m in INTERVAL.finditer(text)
+        if not any(all(matches(m[k], v) for k, v in zip(("est", "low", "high"), s)) for s in sources)
+    ]
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -224,10 +223,5 @@ def test_intervals_quoted_in_the_docs_are_committed_ones(doc):
     """The README and docs/papers.md quote estimates of the committed run: each ``estimate [low, high]``
     must be a claim's (or its replication's) in some study's results."""
     sources = [s for name in NOTEBOOKS for s in interval_sources(name)]
-    text = plain((ROOT / doc).read_text(encoding="utf-8"))
-    stale = [
-        words
-        for words, _ in quoted_intervals(text)
-        if not any(all(matches(q, v) for q, v in zip(_strings(words), s)) for s in sources)
-    ]
+    stale = stale_intervals(plain((ROOT / doc).read_text(encoding="utf-8")), sources)
     assert not stale, f"{doc}: intervals that no committed claims.json or replication.json holds: {stale}"
