@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,10 +30,11 @@ from mtlkit.grading import write_student_notebooks
 from mtlkit.params import MODES, ParameterError, StudySpec
 from mtlkit.results import REPO_DIR
 from mtlkit.runner import run_study, study_folder
-from mtlkit.selection import METHODS
+from mtlkit.search_budget import MAX_SECONDS
 from mtlkit.studies import STUDIES, get_study
 from mtlkit.studies.common import COMMON
 from mtlkit.study import describe
+from mtlkit.table_checks import METHODS, TableWarning
 from mtlkit.tables import markdown_table
 from mtlkit.user_tables import select_from_file
 from mtlkit.walltime import time_table
@@ -145,6 +147,13 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     sel.add_argument(
         "--method", action=_Once, default="optimal", help=f"{' | '.join(METHODS)} (default: optimal)"
     )
+    sel.add_argument(
+        "--max-seconds",
+        action=_Once,
+        default=str(MAX_SECONDS),
+        help=f"stop the exact search after this long, and refuse at once one that could not finish "
+        f"(default: {MAX_SECONDS:g}; inf: no limit)",
+    )
     return ap.parse_args(_join_params(list(sys.argv[1:] if argv is None else argv)))
 
 
@@ -154,8 +163,8 @@ def _join_params(argv: list[str]) -> list[str]:
     out, i = [], 0
     while i < len(argv):
         token = argv[i]
-        if token == "--budget" and i + 1 < len(argv):  # `--budget -inf`: a value, refused as one
-            out.append(f"--budget={argv[i + 1]}")
+        if token in ("--budget", "--max-seconds") and i + 1 < len(argv):  # `--budget -inf`: a value
+            out.append(f"{token}={argv[i + 1]}")
             i += 2
             continue
         if token in ("-p", "--param") and i + 1 == len(argv):
@@ -213,8 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for path in write_student_notebooks(notebooks, Path(args.out or REPO_DIR / "build" / "student")):
                 print(path)
         elif args.command == "select":
-            chosen = select_from_file(args.table, args.budget, args.method).round(4).astype(object)
-            print(markdown_table(chosen.where(chosen.notna(), ""), index=False))
+            _select(args)
         else:
             specs = _studies(args.study)
             params = _given(args)
@@ -240,6 +248,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mtlkit: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _select(args: argparse.Namespace) -> None:
+    """``mtlkit select``: the chosen networks as a Markdown table (numbers to 6 significant digits, so
+    that none prints as 0 unless it is); warnings (a task only one network serves) and a long search's
+    progress on stderr, one line each."""
+
+    def say(line: str) -> None:
+        print(f"mtlkit select: {line}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TableWarning)
+        chosen = select_from_file(args.table, args.budget, args.method, args.max_seconds, say)
+    for message in dict.fromkeys(str(w.message).replace("\n", " ") for w in caught):
+        print(f"mtlkit: warning: {message}", file=sys.stderr)
+    cells = chosen.map(lambda v: "" if v is None or v != v else f"{v:.6g}" if isinstance(v, float) else v)
+    print(markdown_table(cells, index=False))
 
 
 def _shared() -> set[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +95,9 @@ def _better(total: float, cost: float, best: Selection | None) -> bool:
 TIE = 1e-12
 """Totals closer than this are a tie (then the cheaper selection wins)."""
 
+PROGRESS_EVERY = 1 << 16
+"""How many candidates :func:`branch_and_bound` looks at (at most) between two calls of its ``progress``."""
+
 
 def brute_force(table: Sequence[Candidate], tasks: Sequence[str], budget: float) -> Selection | None:
     """The best selection by enumerating every set of candidates within ``budget`` (small tables only):
@@ -113,13 +116,21 @@ def brute_force(table: Sequence[Candidate], tasks: Sequence[str], budget: float)
     return best
 
 
-def branch_and_bound(table: Sequence[Candidate], tasks: Sequence[str], budget: float) -> Selection | None:
+def branch_and_bound(
+    table: Sequence[Candidate],
+    tasks: Sequence[str],
+    budget: float,
+    progress: Callable[[int], object] | None = None,
+) -> Selection | None:
     """The best selection (lowest total, then lowest cost, as :func:`brute_force`) by depth-first search
     over include/exclude decisions, pruned by cost and by an optimistic bound: every task served by the
     best remaining candidate that the remaining budget could still buy. A candidate is only included
     when it improves some task; a branch that can at best tie the best total is pruned unless it could
     still be cheaper. So no selection contains a network that serves no task. Plain Python floats: with
-    <= 10 tasks they beat numpy per search node."""
+    <= 10 tasks they beat numpy per search node.
+
+    Quiet by default; ``progress``, when given, is called with the number of sets of networks tried so
+    far about every :data:`PROGRESS_EVERY` candidates looked at (it may raise to stop the search)."""
     by_name(table)  # a selection is a set of names: they must be unique
     tasks = list(tasks)
     inf = math.inf
@@ -138,11 +149,16 @@ def branch_and_bound(table: Sequence[Candidate], tasks: Sequence[str], budget: f
         cheapest[i] = min(costs[i], cheapest[i + 1])
     best: Selection | None = None
     best_set: list[int] = []
+    tried, looked, report = 0, 0, PROGRESS_EVERY  # sets tried; candidates the loops may look at
 
     def search(start: int, cost: float, current: list[float], chosen: list[int]) -> None:
         # include candidate i (and recurse) for each i >= start; skipping i is the loop's next turn, so the
         # recursion is only as deep as the number of networks bought, never the number of candidates
-        nonlocal best, best_set
+        nonlocal best, best_set, tried, looked, report
+        tried, looked = tried + 1, looked + len(order) - start
+        if progress is not None and looked >= report:
+            report = looked + PROGRESS_EVERY
+            progress(tried)
         total = sum(current)
         if _better(total, cost, best):
             best, best_set = Selection((), cost, total), list(chosen)
@@ -215,11 +231,14 @@ def higher_order_approximation(
     return out
 
 
-def cheapest_cover(table: Sequence[Candidate], tasks: Sequence[str]) -> Selection | None:
+def cheapest_cover(
+    table: Sequence[Candidate], tasks: Sequence[str], progress: Callable[[int], object] | None = None
+) -> Selection | None:
     """The cheapest set of candidates that serves every task (``None`` if none does): the search of
-    :func:`branch_and_bound` with every loss set to 0, so that every cover ties and the cheaper wins."""
+    :func:`branch_and_bound` (``progress`` as there) with every loss set to 0, so that every cover ties
+    and the cheaper wins."""
     free = [Candidate(c.name, c.tasks, c.cost, dict.fromkeys(c.tasks, 0.0)) for c in table]
-    return branch_and_bound(free, tasks, sum(c.cost for c in table))
+    return branch_and_bound(free, tasks, sum(c.cost for c in table), progress)
 
 
 def subsets(tasks: Sequence[str], max_size: int | None = None) -> list[frozenset[str]]:

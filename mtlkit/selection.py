@@ -12,8 +12,7 @@ scores the selections on test losses, next to the fixed baselines.
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,7 +32,9 @@ from mtlkit.grouping import (
     random_selection,
 )
 from mtlkit.models.batched import StackedNetworks
+from mtlkit.search_budget import MAX_SECONDS, SearchClock, check_max_seconds, check_search
 from mtlkit.seeding import seed_everything
+from mtlkit.table_checks import METHODS, check_budget, check_method, check_table
 from mtlkit.train import fit_many
 
 
@@ -204,40 +205,25 @@ def _final_and_early(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return final, early
 
 
-METHODS = {"optimal": "optimal", "hoa": "HOA", "esa": "ESA"}
-"""The methods :func:`select` takes (the exhaustive optimum on ``val``; HOA, groups of three or more
-tasks predicted from the pair networks' ``val``; ESA, the optimum on ``early``), and their names in
-:func:`compare_on_table`'s results."""
-
-
-def check_method(method: str) -> None:
-    """Refuse a method that is not one of :data:`METHODS`."""
-    if method not in METHODS:
-        raise TableError(f"method = {method!r} is unknown; allowed: {', '.join(METHODS)}")
-
-
-def check_budget(budget: float) -> None:
-    """Refuse a budget that is not a positive finite number."""
-    if (
-        isinstance(budget, bool | np.bool_)
-        or not isinstance(budget, numbers.Real)  # int, float and numpy's scalars (np.int64(2))
-        or not (math.isfinite(budget) and budget > 0)
-    ):
-        raise TableError(
-            f"budget = {budget!r}; expected a positive finite number (a full-size network costs 1)"
-        )
-
-
-def select(table: pd.DataFrame, budget: float, method: str) -> tuple[Selection, float]:
-    """Network selection on one score table (``network, cost, task, val, test`` and ``early``, as
-    :func:`mtlkit.user_tables.read_losses` reads a user's file): ``method`` "optimal" selects on
-    ``val``, "hoa" on ``val`` with the networks of three or more tasks predicted from the pairs, "esa" on
-    ``early``, exactly as :func:`compare_on_table` does; returns the selection (its total: the
-    validation-side total it was chosen on) and its total on ``test``. A budget below the cheapest set of
-    networks serving every task is refused, naming that cost."""
+def select(
+    table: pd.DataFrame,
+    budget: float,
+    method: str,
+    max_seconds: float = MAX_SECONDS,
+    progress: Callable[[str], object] | None = None,
+) -> tuple[Selection, float]:
+    """Network selection on one score table (``network, cost, task, val, test`` and optionally ``early``,
+    as :func:`mtlkit.user_tables.read_losses` reads a user's file), checked first as that file is
+    (:func:`~mtlkit.table_checks.check_table`): ``method`` "optimal" selects on ``val``, "hoa" on ``val``
+    with the networks of three or more tasks predicted from the pairs, "esa" on ``early``, exactly as
+    :func:`compare_on_table` does; returns the selection (its total: the validation-side total it was
+    chosen on) and its total on ``test``. A budget below the cheapest set of networks serving every task
+    is refused, naming that cost. The exact search is refused before it starts when it could not finish
+    within ``max_seconds`` (``inf``: no limit), and stopped past it (:mod:`mtlkit.search_budget`);
+    ``progress``, when given, receives a line every few seconds of a long search."""
     check_method(method)
-    check_budget(budget)
-    budget = float(budget)  # a numpy scalar (np.int64(2)) as a plain number
+    budget, limit = check_budget(budget), check_max_seconds(max_seconds)
+    table = check_table(table, method)
     tasks = sorted(set(table.task))
     final, early = _final_and_early(table)
     name = METHODS[method]
@@ -246,7 +232,9 @@ def select(table: pd.DataFrame, budget: float, method: str) -> tuple[Selection, 
         if name == "optimal"
         else approximation_choosers(final, early, tasks, [name])[name]
     )
-    cover = cheapest_cover(choose, tasks)
+    bound = check_search([c.cost for c in choose], len(tasks), budget, limit)
+    clock = SearchClock(limit, progress)
+    cover = cheapest_cover(choose, tasks, clock.phase("the cheapest cover"))
     if cover is None:
         served = {t for c in choose for t in c.tasks}
         raise TableError(f"method {method}: no network serves task(s) {sorted(set(tasks) - served)}")
@@ -255,7 +243,7 @@ def select(table: pd.DataFrame, budget: float, method: str) -> tuple[Selection, 
             f"budget = {budget:g} is below the cheapest selection that serves every task: "
             f"{cover.cost:g} ({', '.join(cover.networks)})"
         )
-    chosen = branch_and_bound(choose, tasks, budget)
+    chosen = branch_and_bound(choose, tasks, budget, clock.phase("the best selection", bound))
     return chosen, evaluate_selection(chosen.networks, candidates(final, "test"), tasks)
 
 

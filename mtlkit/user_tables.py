@@ -9,24 +9,26 @@ One CSV row per network and task it serves (long, tidy), with a header naming th
 * ``early`` (optional) - its validation loss early in training, for ESA. A network may have none (it is
   then no ESA candidate) but not only some.
 
-:func:`read_losses` checks everything a selection method needs before anything is computed, and raises
+:func:`read_losses` reads the file (the CSV's own faults named by line: a row with more or fewer fields
+than the header, a trailing comma, an unclosed quote) and checks it with
+:func:`~mtlkit.table_checks.check_table`, the checks :func:`~mtlkit.selection.select` applies to any
+table, so everything a selection method needs is checked before anything is computed; a refusal is a
 :class:`~mtlkit.data.standley.TableError` naming the line, the column, the value and what is allowed.
 """
 
 from __future__ import annotations
 
+import csv
 import math
-from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
 from mtlkit.data.standley import TableError
-from mtlkit.selection import check_budget, check_method, select
-
-REQUIRED = ("network", "task", "val", "test", "cost")
-OPTIONAL = ("early",)
-"""The columns of a loss table."""
+from mtlkit.search_budget import MAX_SECONDS, check_max_seconds
+from mtlkit.selection import select
+from mtlkit.table_checks import OPTIONAL, REQUIRED, check_budget, check_method, check_table
 
 
 def _number(text: str, column: str, line: int) -> float:
@@ -39,19 +41,31 @@ def _number(text: str, column: str, line: int) -> float:
     return value
 
 
-def select_from_file(path: str | Path, budget: str | float, method: str) -> pd.DataFrame:
+def _text_number(text: str | float, name: str) -> float:
+    """A command-line number (``--budget 2.5``): its text read as a float; a word is refused by name."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        raise TableError(f"{name} = {text!r} is not a number; expected a positive number") from None
+
+
+def select_from_file(
+    path: str | Path,
+    budget: str | float,
+    method: str,
+    max_seconds: str | float = MAX_SECONDS,
+    progress: Callable[[str], object] | None = None,
+) -> pd.DataFrame:
     """``mtlkit select``: the networks ``method`` chooses from the loss table ``path`` within ``budget``
     (a number, or its text), one row each (network, cost, the tasks it serves), and a last row ``total``
     with the selection's cost, its validation-side total (``val``: what it was chosen on, ``early`` for
-    ESA and HOA's predictions for HOA) and its ``test`` total. Everything is checked before selecting."""
-    try:
-        value = float(budget)
-    except (TypeError, ValueError):
-        raise TableError(f"budget = {budget!r} is not a number; expected a positive number") from None
+    ESA and HOA's predictions for HOA) and its ``test`` total. Everything is checked before selecting;
+    ``max_seconds`` and ``progress`` as :func:`~mtlkit.selection.select` takes them."""
+    value = check_budget(_text_number(budget, "budget"))
+    limit = check_max_seconds(_text_number(max_seconds, "--max-seconds"), "--max-seconds")
     check_method(method)
-    check_budget(value)
     table = read_losses(path, method)
-    chosen, test = select(table, value, method)
+    chosen, test = select(table, value, method, limit, progress)
     rows = table[table.network.isin(chosen.networks)].groupby("network", sort=True)
     out = pd.DataFrame({"cost": rows.cost.first(), "tasks": rows.task.agg(" ".join)}).reset_index()
     total = {"network": "total", "cost": chosen.cost, "val": chosen.total, "test": test}
@@ -60,110 +74,66 @@ def select_from_file(path: str | Path, budget: str | float, method: str) -> pd.D
     ]
 
 
-def read_losses(path: str | Path, method: str) -> pd.DataFrame:
-    """The CSV file ``path`` as a score table (``network, cost, task, val, test, early``; ``early`` NaN
-    where not given), checked for ``method`` (one of :data:`~mtlkit.selection.METHODS`): required
-    columns and no unknown ones; non-empty names; finite losses; each (network, task) once; one positive
-    finite cost per network; for ``esa``, an ``early`` column, given for all of a network's tasks or none, and every task
-    served by some network that has it; for ``hoa``, each pair of tasks of a network of three or more
-    served by exactly one two-task network of the same cost."""
-    check_method(method)
+def _records(path: str | Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the ``(line, fields)`` of every non-blank row of the CSV file ``path``."""
     try:
-        # blank lines are kept (then dropped below), so that row i is line i + 2 of the file
-        raw = pd.read_csv(
-            path, dtype=str, keep_default_na=False, skipinitialspace=True, skip_blank_lines=False
-        )
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, skipinitialspace=True, strict=True)
+            try:
+                records = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+            except csv.Error as e:
+                raise TableError(f"{str(path)!r} line {reader.line_num}: not CSV ({e})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise TableError(
             f"cannot read loss table {str(path)!r}: {getattr(e, 'strerror', None) or e}"
         ) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise TableError(f"{str(path)!r} is not a CSV loss table: {str(e).strip()}") from None
-    columns = [c.strip() for c in raw.columns]
+    if not records:
+        raise TableError(f"{str(path)!r} is empty: expected a header line {','.join(REQUIRED)}[,early]")
+    (_, header), rows = records[0], records[1:]
+    return [c.strip() for c in header], rows
+
+
+def read_losses(path: str | Path, method: str) -> pd.DataFrame:
+    """The CSV file ``path`` as a score table (``network, cost, task, val, test, early``; ``early`` NaN
+    where not given), checked for ``method`` (one of :data:`~mtlkit.table_checks.METHODS`): the required
+    columns and no unknown ones, every row as long as the header (a short row's missing cells are
+    empty), every loss and cost a finite number, then :func:`~mtlkit.table_checks.check_table`."""
+    check_method(method)
+    columns, records = _records(path)
     unknown = [c for c in columns if c not in REQUIRED + OPTIONAL]
     missing = [c for c in REQUIRED if c not in columns]
+    if "" in columns:
+        raise TableError(
+            f"the header of {str(path)!r} has an empty column name (column {columns.index('') + 1}: a "
+            "trailing comma?); name every column or remove the extra comma"
+        )
     if unknown or missing or len(set(columns)) < len(columns):
         raise TableError(
             f"columns {columns} of {str(path)!r}: required {list(REQUIRED)}, optional {list(OPTIONAL)}"
             + (f"; missing {missing}" if missing else "")
             + (f"; unknown {unknown}" if unknown else "")
         )
-    raw.columns = columns
-    raw = raw.fillna("")  # a short line's missing cells
-    raw.index = range(2, len(raw) + 2)  # line 1 is the header
-    raw = raw[(raw != "").any(axis=1)]
-    if raw.empty:
+    if not records:
         raise TableError(f"{str(path)!r} has a header but no rows")
     rows = []
-    for i, row in zip(raw.index, raw.to_dict("records")):
-        for key in ("network", "task"):
-            row[key] = row[key].strip()
-            if not row[key]:
-                raise TableError(f"line {i}: {key} is empty; every row names a network and a task")
+    for line, fields in records:
+        if len(fields) > len(columns):
+            extra = fields[len(columns) :]
+            fault = (
+                "it ends with an empty field (a trailing comma?): remove the comma"
+                if not any(f.strip() for f in extra)
+                else f"extra {extra}: give each row the header's columns, no more"
+            )
+            raise TableError(
+                f"line {line} has {len(fields)} fields but the header names {len(columns)} columns; {fault}"
+            )
+        row = dict(zip(columns, [f.strip() for f in fields] + [""] * (len(columns) - len(fields))))
         for key in ("val", "test", "cost"):
-            row[key] = _number(row[key], key, i)
-        early = row.get("early", "").strip()
-        row["early"] = _number(early, "early", i) if early else math.nan
-        rows.append({**row, "line": i})
+            row[key] = _number(row[key], key, line)
+        early = row.get("early", "")
+        row["early"] = _number(early, "early", line) if early else math.nan
+        rows.append({**row, "line": line})
     table = pd.DataFrame(rows)
-    _check_rows(table)
-    if method == "esa":
-        _check_early(table, "early" in columns)
-    if method == "hoa":
-        _check_pairs(table)
-    return table[["network", "cost", "task", "val", "test", "early"]]
-
-
-def _check_rows(table: pd.DataFrame) -> None:
-    twice = table[table.duplicated(["network", "task"], keep=False)]
-    if len(twice):
-        first = twice.iloc[0]
-        lines = twice[(twice.network == first.network) & (twice.task == first.task)].line.tolist()
-        raise TableError(
-            f"network {first.network!r} has task {first.task!r} on lines {lines}; "
-            "each (network, task) must appear once"
-        )
-    for name, g in table.groupby("network", sort=False):
-        costs = sorted(set(g.cost))
-        if len(costs) > 1:
-            raise TableError(
-                f"network {name!r} has costs {costs} (lines {g.line.tolist()}); a network has one cost"
-            )
-        if costs[0] <= 0:
-            raise TableError(
-                f"network {name!r}: cost = {costs[0]:g} (line {g.line.iloc[0]}); expected a positive number"
-            )
-
-
-def _check_early(table: pd.DataFrame, has_column: bool) -> None:
-    if not has_column:
-        raise TableError("method esa selects on early-training losses: the table needs an 'early' column")
-    for name, g in table.groupby("network", sort=False):
-        given = g.early.notna()
-        if given.any() and not given.all():
-            raise TableError(
-                f"network {name!r} has early losses for some tasks but not for {sorted(g.task[~given])} "
-                f"(lines {g.line[~given].tolist()}); give all of a network's early losses or none"
-            )
-    served = set(table.task[table.early.notna()])
-    unserved = sorted(set(table.task) - served)
-    if unserved:
-        raise TableError(
-            f"method esa: no network has an early loss for task(s) {unserved}, so no selection serves them"
-        )
-
-
-def _check_pairs(table: pd.DataFrame) -> None:
-    served = {(name, float(g.cost.iloc[0])): frozenset(g.task) for name, g in table.groupby("network")}
-    pairs = Counter((c, g) for (_, c), g in served.items() if len(g) == 2)
-    for (name, cost), g in sorted(served.items(), key=lambda item: item[0]):
-        if len(g) < 3:
-            continue
-        for pair in sorted(tuple(sorted((t, u))) for t in g for u in g if t < u):
-            n = pairs[(cost, frozenset(pair))]
-            if n != 1:
-                raise TableError(
-                    f"method hoa predicts network {name!r} (tasks {sorted(g)}, cost {cost:g}) from the "
-                    f"networks serving each pair of its tasks at its cost; {n} serve exactly {list(pair)}"
-                    " (need 1)"
-                )
+    if "early" not in columns:
+        table = table.drop(columns="early")
+    return check_table(table, method)

@@ -232,3 +232,98 @@ def test_numpy_scalars_are_budgets_in_the_python_api(tmp_path):
     for budget in (np.bool_(True), np.float64("-inf"), np.int64(0)):
         with pytest.raises(TableError, match="budget = "):
             check_budget(budget)
+
+
+def test_refuses_tasks_that_differ_only_in_case_naming_both_and_their_lines(refused):
+    err = refused(HAND + "d,Seg,0.3,0.3,1,0.4\ne,seg,0.3,0.3,1,0.4\n")
+    assert "tasks 'Seg' (line 15) and 'seg' (line 16) differ only in case" in err
+
+
+def test_refuses_networks_that_differ_only_in_case(refused):
+    err = refused(HAND + "AB,c,0.3,0.3,1,0.4\n")
+    assert "networks 'ab' (line 5) and 'AB' (line 15) differ only in case" in err
+
+
+@pytest.mark.parametrize(
+    "old, new, named",
+    [
+        (",a,0.50,", ",my a,0.50,", "task = 'my a'"),  # printed today as two tasks, 'my' and 'a'
+        (",a,0.50,", ",a\tb,0.50,", "task = 'a\\tb'"),
+        ("ab,a,", '"a,b",a,', "network = 'a,b'"),
+        ("c-half,", "c\x00half,", "network = 'c\\x00half'"),
+    ],
+)
+def test_refuses_names_the_output_would_misprint(refused, old, new, named):
+    err = refused(HAND.replace(old, new, 1))
+    assert named in err and "one printable word without spaces or commas" in err
+
+
+@pytest.mark.parametrize("name", ["total", "Total"])
+def test_refuses_a_network_named_like_the_total_row(refused, name):
+    err = refused(HAND.replace("c-half,", f"{name},"))
+    assert f"line 14: a network is named {name!r}, the name of the output's last row" in err
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "c-half,c,0.36,0.37,0.5,",
+            "c-half,c,0.36,0.37,1e-300,",
+            "cost = 1e-300 (line 14); expected at least 1e-06",
+        ),
+        ("bc,c,0.33,", "bc,c,1e-320,", "line 10: val = 1e-320 is subnormal"),
+        ("a,a,0.50,0.52,", "a,a,-1e308,-1e308,", "the val values' magnitudes add up past the largest float"),
+    ],
+)
+def test_refuses_numbers_that_would_print_as_0_or_sum_to_infinity(refused, old, new, message):
+    """A cost of 1e-300 printed as 0 and fell within the search's tolerance; two losses of -1e308 gave a
+    total of -inf; a subnormal loss has lost its precision."""
+    text = HAND.replace(old, new)
+    if "-1e308" in new:
+        text = text.replace("ab,a,0.42,0.44,", "ab,a,-1e308,0.44,")
+    assert message in refused(text)
+
+
+def test_a_small_loss_prints_in_full_not_as_0(tmp_path, capsys):
+    rows = [line.split(",") for line in HAND.splitlines()]
+    scaled = [rows[0]] + [
+        [n, t, f"{float(v) * 1e-6:g}", f"{float(w) * 1e-6:g}", c, e] for n, t, v, w, c, e in rows[1:]
+    ]
+    path = tmp_path / "losses.csv"
+    path.write_text("\n".join(",".join(r) for r in scaled) + "\n")
+    code, out, err = run(capsys, path, "--budget", 2)
+    assert code == 0 and not err, err
+    total = parse(out)["total"]
+    assert float(total[2]) == pytest.approx(1.10e-6) and float(total[3]) == pytest.approx(1.12e-6)
+
+
+def test_a_trailing_comma_is_named_not_taken_for_data(refused):
+    """A comma at the end of every row made pandas take the first column for an index (the message was
+    about an empty cost); now the row's field count is compared with the header's."""
+    lines = HAND.splitlines()
+    err = refused("\n".join([lines[0], *(line + "," for line in lines[1:])]) + "\n")
+    assert (
+        "line 2 has 7 fields but the header names 6 columns; it ends with an empty field (a trailing comma?)"
+        in err
+    )
+    err = refused("\n".join(line + "," for line in lines) + "\n")
+    assert "has an empty column name (column 7: a trailing comma?)" in err
+
+
+def test_the_files_csv_faults_are_one_line_with_the_path_and_line(refused, tmp_path):
+    err = refused(HAND + 'x,"a,0.3,0.3,1,0.4\n')
+    assert f"{str(tmp_path / 'losses.csv')!r} line 15: not CSV (unexpected end of data)" in err
+    err = refused(HAND + "x,a,0.3,0.3,1,0.4,7\n")
+    assert "line 15 has 7 fields but the header names 6 columns; extra ['7']" in err
+
+
+def test_a_task_only_one_network_serves_is_selected_with_a_one_line_warning(tmp_path, capsys):
+    path = tmp_path / "losses.csv"
+    path.write_text(HAND + "d,segm,0.3,0.31,1,0.4\n")
+    code, out, err = run(capsys, path, "--budget", 3)
+    assert code == 0 and "| d | 1 | segm |" in out
+    assert err == (
+        "mtlkit: warning: task 'segm' is served by one network only ('d', line 15): every selection buys it; "
+        "check the task's spelling\n"
+    )
