@@ -41,20 +41,26 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
+from mtlkit.checks import number_in
 from mtlkit.data.base import TaskSpec
-from mtlkit.losses import check_finite, member_loss, task_loss
+from mtlkit.losses import check_ratio_losses, member_loss, task_loss
 from mtlkit.models.batched import StackedNetworks
 
 STEPS = ("optimizer", "sgd")
 """What a lookahead step is: the training optimizer's update (TAG), or a plain SGD step of size ``lr``."""
+STEP_RANGE = (1e-9, 1e6)
+"""The step sizes accepted (study 04's ``lookahead_lr`` x ``sgd_factors`` lie within): ``Z`` is rounding
+noise below, and the step leaves any sane model above."""
 
 
-def check_lookahead(step: str, lr: float | None, who: str) -> None:
-    """Refuse a lookahead ``step`` not in :data:`STEPS`, a non-positive ``lr``, or ``"sgd"`` without one."""
+def check_lookahead(step: str, lr: object, who: str) -> float | None:
+    """Refuse a lookahead ``step`` not in :data:`STEPS`, ``"sgd"`` without ``lr``, and an ``lr`` not a
+    number in :data:`STEP_RANGE` (:func:`~mtlkit.checks.number_in`); returns ``lr`` as a float or None."""
     if step not in STEPS:
         raise ValueError(f"{who}: the lookahead step must be one of {list(STEPS)}, got {step!r}")
-    if (lr is None and step == "sgd") or (lr is not None and not lr > 0):
-        raise ValueError(f"{who}: lr must be > 0 (an SGD lookahead needs one), got {lr}")
+    if lr is None and step == "sgd":
+        raise ValueError(f"{who}: lr must be > 0 (an SGD lookahead needs one), got None")
+    return None if lr is None else number_in(lr, f"{who}: lr", *STEP_RANGE)
 
 
 def task_jacobian(losses: Tensor, params: Sequence[Tensor], retain_graph: bool = True) -> list[Tensor | None]:
@@ -270,11 +276,6 @@ def at_next_step(params: Sequence[Tensor], callback: Callable[[torch.optim.Optim
     entry[1].append(callback)
 
 
-def _running_stats(module: nn.Module) -> bool:
-    """Whether ``module`` keeps running statistics (a batch norm with ``track_running_stats``)."""
-    return getattr(module, "track_running_stats", False) and getattr(module, "running_mean", None) is not None
-
-
 def measure_lookaheads(
     model: nn.Module,
     shared: Mapping[str, Tensor],
@@ -290,9 +291,13 @@ def measure_lookaheads(
     similarity; and ``Z``'s first-order term (:func:`first_order_transference`), stacked over lookaheads.
     The gradients are computed once (one forward, one batched backward). The lookahead forwards start
     from the random state the forward started from (a dropout layer draws the same mask before and after the step, as long as ``vmap`` draws as the plain call does); neither the model
-    (parameters, gradients, buffers) nor the torch random state changes. A loss that is not a finite
-    ``(T,)`` tensor is refused before the lookahead."""
-    running = [n or "model" for n, m in model.named_modules() if m.training and _running_stats(m)]
+    (parameters, gradients, buffers) nor the torch random state changes. Losses that are not what ``Z``
+    needs (:func:`~mtlkit.losses.check_ratio_losses`: a ``(T,)`` tensor with gradients, finite and
+    positive) are refused before the lookahead."""
+    norms = [
+        (n or "model", m) for n, m in model.named_modules() if getattr(m, "running_mean", None) is not None
+    ]
+    running = [n for n, m in norms if m.training]  # batch norms whose running statistics would move
     if running:
         raise ValueError(
             f"{type(model).__name__} has batch-norm layers in training mode ({running[:3]}): measuring would "
@@ -303,13 +308,7 @@ def measure_lookaheads(
     with torch.random.fork_rng(devices=devices):  # the random state after: as before
         with torch.random.fork_rng(devices=devices):  # the lookaheads draw what the forward drew
             losses = loss_fn(model, *batch)
-            if not (torch.is_tensor(losses) and losses.shape == (len(names),)):
-                got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
-                raise ValueError(
-                    f"loss_fn must return a tensor of shape ({len(names)},), one loss per task of "
-                    f"{list(names)}, got {got}"
-                )
-            check_finite(losses.detach(), names, "at the parameters being measured")
+            check_ratio_losses(losses, names)
             params = list(shared.values())
             grads = task_gradients(losses, params, retain_graph=False).detach()
             updates = torch.stack([step(params, grads) for step in steps])  # (L, T, P)

@@ -44,3 +44,28 @@ def check_finite(losses: Tensor, names: Sequence, where: str, noun: str = "task(
     flat = losses if losses.dim() == 1 else (~torch.isfinite(losses)).any(1).float() * math.inf
     bad = [n for n, v in zip(names, flat.tolist()) if not math.isfinite(v)]
     raise TrainingDiverged(f"non-finite loss for {noun} {bad} {where}; lower the learning rate")
+
+
+def check_ratio_losses(losses: object, names: Sequence[str]) -> None:
+    """What lookahead transference ``Z = 1 - L_after / L`` needs of the losses ``L`` of tasks ``names``
+    that a ``loss_fn`` returned: a ``(T,)`` tensor, finite (else :class:`TrainingDiverged`), computed with
+    gradients (a tensor that requires grad: not under ``torch.no_grad()``, not detached) and positive (a
+    ratio of losses means nothing for a loss at or below 0, e.g. a log-likelihood or a loss minus a
+    constant)."""
+    if not (torch.is_tensor(losses) and losses.shape == (len(names),)):
+        got = tuple(losses.shape) if torch.is_tensor(losses) else type(losses).__name__
+        raise ValueError(
+            f"loss_fn must return a tensor of shape ({len(names)},), one loss per task of {list(names)}, got {got}"
+        )
+    check_finite(losses.detach(), names, "at the parameters being measured")
+    if not losses.requires_grad:
+        raise ValueError(
+            "the losses do not require grad: compute them from the model's output with gradients enabled "
+            "(not under torch.no_grad(), not .detach()ed)"
+        )
+    low = {n: float(v) for n, v in zip(names, losses.detach().tolist()) if not v > 0}
+    if low:
+        raise ValueError(
+            f"losses {low} are not positive: transference divides by each loss, so give losses > 0 "
+            "(cross-entropy, squared error; not a log-likelihood or a loss minus a constant)"
+        )

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from mtlkit.checks import is_number
 from mtlkit.results import REPO_DIR
 from mtlkit.sweep import check_backend
 
@@ -164,9 +165,7 @@ def _coerce(p: Param, value: Any) -> Any:
                 raise bad from None
         raise bad
     if p.kind == "float":
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, (int, float, np.integer, np.floating)):
+        if is_number(value):  # numpy scalars too; never a bool
             number = float(value)
         elif isinstance(value, str):
             try:

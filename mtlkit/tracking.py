@@ -10,16 +10,20 @@ so training with and without it gives the same weights.
 
 from __future__ import annotations
 
+import inspect
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from mtlkit.checks import number_in
 from mtlkit.data.base import TaskSpec
 from mtlkit.lookahead import (
+    STEP_RANGE,
     at_next_step,
     check_lookahead,
     holds,
@@ -44,10 +48,11 @@ class _Recorder:
     def __init__(
         self, names: Sequence[str], lookahead: str, lr: float | None, sgd: Sequence[float], who: str
     ) -> None:
-        check_lookahead(lookahead, lr, who)
-        for eta in sgd:
-            check_lookahead("sgd", eta, who)
-        self.names, self.lookahead, self.lr, self.sgd = list(names), lookahead, lr, list(sgd)
+        lr = check_lookahead(lookahead, lr, who)
+        if isinstance(sgd, str) or not isinstance(sgd, Iterable):
+            raise TypeError(f"{who}: sgd must be a sequence of step sizes, e.g. (0.1,), got {sgd!r}")
+        sgd = [number_in(eta, f"{who}: sgd step", *STEP_RANGE) for eta in sgd]
+        self.names, self.lookahead, self.lr, self.sgd = list(names), lookahead, lr, sgd
         main = "optimizer" if lookahead == "optimizer" else f"sgd {lr:g}"
         self.labels = [main] + [f"sgd {eta:g}" for eta in self.sgd]
         self.seconds = 0.0
@@ -133,8 +138,14 @@ class Transference(_Recorder):
     ``i``'s alone (at learning rate ``lr`` when given, else the optimizer's); with ``"sgd"``, a plain SGD
     step of size ``lr`` (no optimizer). ``sgd`` adds plain SGD lookaheads of those sizes on the same
     gradients (rows labelled ``"sgd <size>"``). Measuring changes neither the model (parameters,
-    gradients, buffers) nor the optimizer nor the torch random state. Bad arguments are refused here,
-    before any compute; a loss that is not a finite ``(T,)`` tensor, by :meth:`measure`.
+    gradients, buffers) nor the optimizer nor the torch random state.
+
+    Bad arguments are refused here, before any compute, in one line saying what to change: a model that
+    is no ``nn.Module`` or mixes parameter dtypes; ``tasks`` in no order (a set); a step size (``lr``,
+    ``sgd``) that is no number (``"0.1"``, ``True``) or outside :data:`~mtlkit.lookahead.STEP_RANGE`
+    (numpy scalars are numbers); an optimizer a lookahead cannot step on a copy (LBFGS needs a closure,
+    ``capturable=True`` needs CUDA). :meth:`measure` refuses losses that are not a finite, positive
+    ``(T,)`` tensor computed with gradients (:func:`~mtlkit.losses.check_ratio_losses`).
     """
 
     def __init__(
@@ -150,11 +161,19 @@ class Transference(_Recorder):
         sgd: Sequence[float] = (),
     ) -> None:
         if not isinstance(model, nn.Module):
-            raise ValueError(f"Transference: model must be a torch.nn.Module, got {type(model).__name__}")
+            raise TypeError(
+                f"Transference: model must be a torch.nn.Module (the network you train), got {type(model).__name__}"
+            )
         if isinstance(shared, nn.Module | Tensor):
             raise ValueError(
                 f"Transference: shared must be an iterable of parameters (e.g. module.parameters()), "
                 f"got a {type(shared).__name__}"
+            )
+        if isinstance(tasks, AbstractSet | Mapping) or not isinstance(tasks, Iterable):
+            raise TypeError(
+                f"Transference: tasks must be a list or tuple of names in the order of loss_fn's losses, got a "
+                f"{type(tasks).__name__}"
+                + (" (a set has no order)" if isinstance(tasks, AbstractSet) else "")
             )
         tasks = list(tasks) if not isinstance(tasks, str) else [tasks]
         if len(tasks) < 2 or len(set(tasks)) != len(tasks) or not all(isinstance(t, str) for t in tasks):
@@ -162,6 +181,7 @@ class Transference(_Recorder):
         if not callable(loss_fn):
             raise ValueError(f"Transference: loss_fn must be callable, got {type(loss_fn).__name__}")
         super().__init__(tasks, lookahead, lr, sgd, "Transference")
+        _one_dtype(model)
         self.shared = _named(model, list(shared))
         if lookahead == "optimizer" and optimizer is None:
             raise ValueError(
@@ -169,10 +189,8 @@ class Transference(_Recorder):
             )
         if lookahead == "sgd" and optimizer is not None:
             raise ValueError("Transference: lookahead='sgd' takes no optimizer (its step is -lr * gradient)")
-        if optimizer is not None and not holds(optimizer, list(self.shared.values())):
-            raise ValueError(
-                f"Transference: optimizer ({type(optimizer).__name__}) does not update every shared parameter"
-            )
+        if optimizer is not None:
+            _steppable(optimizer, list(self.shared.values()))
         self.model, self.loss_fn, self.optimizer = model, loss_fn, optimizer
 
     def measure(self, *batch: object, step: int | None = None) -> Tensor:
@@ -181,6 +199,47 @@ class Transference(_Recorder):
         and return the ``(T, T)`` ``Z[source, target]`` of the main lookahead."""
         at = len(self._rows) if step is None else step
         return self._record(self.model, self.shared, self.loss_fn, batch, self.optimizer, at)
+
+
+def _one_dtype(model: nn.Module) -> None:
+    """Refuse a model whose floating-point parameters mix dtypes (its forward would fail, or the
+    lookahead's flattened update would hold two precisions)."""
+    first: dict[torch.dtype, str] = {}
+    for name, p in model.named_parameters():
+        if p.is_floating_point():
+            first.setdefault(p.dtype, name)
+    if len(first) > 1:
+        mixed = ", ".join(f"{n}: {d}" for d, n in first.items())
+        raise ValueError(
+            f"Transference: the model's parameters mix dtypes ({mixed}); give it one dtype "
+            "(model.float() or model.double())"
+        )
+
+
+def _steppable(optimizer: object, shared: list[nn.Parameter]) -> None:
+    """Refuse an optimizer whose step the lookahead cannot replay on a copy: not a torch optimizer, one
+    that does not hold every shared parameter, one whose ``step()`` needs a closure (LBFGS), and a
+    ``capturable`` one (for CUDA graphs) on parameters that are not on CUDA."""
+    kind = type(optimizer).__name__
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"Transference: optimizer must be a torch.optim.Optimizer (the one training the model), got {kind}"
+        )
+    closure = inspect.signature(optimizer.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        raise ValueError(
+            f"Transference: {kind}.step() needs a closure, which a lookahead cannot replay; measure with "
+            "lookahead='sgd' and lr=<a step size> (no optimizer), or train with an optimizer that steps without one"
+        )
+    if any(g.get("capturable") for g in optimizer.param_groups) and any(
+        p.device.type != "cuda" for p in shared
+    ):
+        raise ValueError(
+            f"Transference: {kind} has capturable=True, which steps only parameters on CUDA; these are on "
+            f"{sorted({p.device.type for p in shared})}: create it with capturable=False"
+        )
+    if not holds(optimizer, shared):
+        raise ValueError(f"Transference: optimizer ({kind}) does not update every shared parameter")
 
 
 def _named(model: nn.Module, shared: list) -> dict[str, nn.Parameter]:

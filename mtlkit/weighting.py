@@ -279,8 +279,8 @@ class ITMTL(GradientWeighting):
         super().__init__(tasks, generator)
         if not candidates or set(candidates) - set(self.CANDIDATES):
             raise ValueError(f"unknown IT-MTL candidates {list(candidates)}; known: {list(self.CANDIDATES)}")
-        check_lookahead(lookahead, lr, "IT-MTL")
-        self.lr, self.candidates, self.lookahead = lr, list(candidates), lookahead
+        self.lr = check_lookahead(lookahead, lr, "IT-MTL")
+        self.candidates, self.lookahead = list(candidates), lookahead
         self.register_buffer("counts", torch.zeros(len(self.candidates)), persistent=False)
         self.batch: tuple[nn.Module, Tensor, dict[str, Tensor]] | None = None
         self.directions: Tensor | None = None

@@ -7,6 +7,7 @@ import copy
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -242,3 +243,94 @@ def test_bad_input_is_refused_naming_it():
         refused.measure(x)
     both.eval()
     assert refused.measure(x).shape == (2, 2), "in eval mode it measures"
+
+
+def _make(**kw):
+    """A Transference on the trained Net with Adam, ``kw`` replacing its arguments; and a batch."""
+    model, opt, x, y = _trained(OPTIMIZERS["adam"], steps=1)
+    args = dict(model=model, shared=model.trunk.parameters(), loss_fn=losses, tasks=TASKS, optimizer=opt)
+    return Transference(**(args | kw)), x, y
+
+
+@pytest.mark.parametrize(
+    "kw, error, message",
+    [
+        (
+            {"lr": float("inf")},
+            ValueError,
+            r"lr = inf is out of range: expected a number in \[1e-09, 1e\+06\]",
+        ),
+        ({"lr": 1e30}, ValueError, r"lr = 1e\+30 is out of range"),
+        ({"lookahead": "sgd", "optimizer": None, "lr": 0.0}, ValueError, r"lr = 0.0 is out of range"),
+        ({"sgd": (float("inf"),)}, ValueError, r"sgd step = inf is out of range"),
+        ({"sgd": 0.1}, TypeError, r"sgd must be a sequence of step sizes, e.g. \(0.1,\), got 0.1"),
+        ({"lr": "0.1"}, TypeError, r"lr = '0.1' is a str; .*\(give the number 0.1, not the text '0.1'\)"),
+        ({"lr": True}, TypeError, r"lr = True is a bool"),
+        (
+            {"tasks": {"a", "b"}},
+            TypeError,
+            r"tasks must be a list or tuple .* got a set \(a set has no order\)",
+        ),
+        ({"model": object()}, TypeError, r"model must be a torch.nn.Module .* got object"),
+        ({"optimizer": "adam"}, TypeError, r"optimizer must be a torch.optim.Optimizer .* got str"),
+    ],
+)
+def test_bad_arguments_are_refused_in_one_line_saying_what_to_change(kw, error, message):
+    """Before: ``lr=inf`` gave a NaN ``Z``, ``1e30`` minus infinity, ``sgd=(inf,)`` was measured, ``"0.1"``
+    failed in a comparison, a set of tasks was taken in its arbitrary order."""
+    with pytest.raises(error, match=message) as info:
+        _make(**kw)
+    assert "\n" not in str(info.value) and str(info.value).startswith("Transference: ")
+
+
+def test_optimizers_a_lookahead_cannot_step_are_refused_before_any_compute():
+    model, _, x, y = _trained(OPTIMIZERS["adam"], steps=0)
+    shared = model.trunk.parameters
+
+    def make(opt):
+        return Transference(model, shared(), losses, TASKS, opt)
+
+    with pytest.raises(ValueError, match=r"LBFGS.step\(\) needs a closure.*lookahead='sgd'"):
+        make(torch.optim.LBFGS(model.parameters()))
+    with pytest.raises(
+        ValueError, match=r"Adam has capturable=True.*\['cpu'\]: create it with capturable=False"
+    ):
+        make(torch.optim.Adam(model.parameters(), capturable=True))
+
+
+def test_numpy_scalars_are_step_sizes():
+    tracker, x, y = _make(
+        lookahead="sgd", optimizer=None, lr=np.float32(0.1), sgd=(np.float64(1), np.int64(2))
+    )
+    plain, _, _ = _make(lookahead="sgd", optimizer=None, lr=0.1, sgd=(1.0, 2.0))
+    assert tracker.labels == plain.labels == ["sgd 0.1", "sgd 1", "sgd 2"]
+    torch.manual_seed(1)
+    z = tracker.measure(x, y)
+    torch.manual_seed(1)
+    assert torch.allclose(z, plain.measure(x, y))
+
+
+def test_a_model_of_mixed_dtypes_is_refused_naming_two_parameters():
+    model, _, _, _ = _trained(OPTIMIZERS["adam"], steps=0)
+    model.head_b.double()
+    with pytest.raises(
+        ValueError, match=r"mix dtypes \(trunk.0.weight: torch.float32, head_b.weight: torch.float64\)"
+    ):
+        Transference(model, model.trunk.parameters(), losses, TASKS, lookahead="sgd", lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "loss_fn, message",
+    [
+        (lambda m, x, y: losses(m, x, y) - 10.0, r"losses \{'a': -.*, 'b': -.*\} are not positive"),
+        (lambda m, x, y: losses(m, x, y) * torch.tensor([1.0, 0.0]), r"losses \{'b': 0.0\} are not positive"),
+        (lambda m, x, y: losses(m, x, y).detach(), r"the losses do not require grad"),
+    ],
+)
+def test_losses_z_cannot_divide_by_are_refused_by_measure(loss_fn, message):
+    """Before: negative losses gave ``Z`` near 1e13 (the ratio's denominator clamped at 1e-12), and a
+    detached loss ended in autograd's traceback."""
+    tracker, x, y = _make(loss_fn=loss_fn)
+    with pytest.raises(ValueError, match=message) as info:
+        tracker.measure(x, y)
+    assert "\n" not in str(info.value)

@@ -240,7 +240,7 @@ def test_tracker_validates_arguments():
         AffinityTracker(REG, step="sgd")
     with pytest.raises(ValueError, match="step must be one of"):
         AffinityTracker(REG, step="adam")
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match=r"sgd step = 0.0 is out of range: expected a number in \[1e-09"):
         AffinityTracker(REG, sgd=(0.1, 0.0))
     track = TrackConfig(5, 0.001, "optimizer", [0.001, 0.01])
     assert track.sgd == (0.001, 0.01) and track.tracker(REG).labels == ["optimizer", "sgd 0.001", "sgd 0.01"]
