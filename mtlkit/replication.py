@@ -6,7 +6,8 @@ size (seeds 0..4 -> 5..9: seed base = the original's base + its number of seeds)
 original's outputs (which stay byte-identical): the replication's seeds and parameters, the mtlkit hash, the
 SHA-256 of the ``claims.json`` it was compared with, and per claim both verdicts, estimates and intervals, and
 ``fragile`` (the verdicts differ). A ``replication.json`` whose recorded hash no longer matches
-``claims.json`` is stale: reported as such and ignored.
+``claims.json`` is stale: reported as such and ignored. The executed notebook's claims table then gains the replication column
+(:func:`annotate_notebook`), so that a reader of the notebook sees which verdicts are fragile.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from mtlkit.params import StudySpec, validate
-from mtlkit.results import file_sha256, mtlkit_hash, read_json, write_json
+from mtlkit.results import atomic_write_text, file_sha256, mtlkit_hash, read_json, write_json
 from mtlkit.session import committed_dir
 from mtlkit.stats import Claim, claims_table
 from mtlkit.tables import markdown_table
@@ -192,6 +193,7 @@ def replicate(specs: Sequence[StudySpec], mode: str | None, out: str | None, run
     for p in plans:
         run(p.spec, p.mode, p.params, str(tmp))
         written.append(record(p, tmp / p.spec.name))
+        annotate_notebook(p.folder)
     shutil.rmtree(tmp)
     return written
 
@@ -233,3 +235,47 @@ def report_markdown(folder: str | Path) -> str:
         table.insert(table.columns.get_loc("verdict") + 1, "replication", table["id"].map(shown).fillna(""))
     note = f"⚠ {why}\n" if data is None and (folder / FILE).is_file() else ""
     return note + markdown_table(table, index=False)
+
+
+def _table_lines(lines: list[str]) -> tuple[int, int] | None:
+    """Where the claims table is among markdown ``lines`` (start, end), if anywhere."""
+    start = next((i for i, x in enumerate(lines) if x.startswith("| id |") and " | verdict | " in x), None)
+    if start is None:
+        return None
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return start, end
+
+
+def annotate_notebook(folder: str | Path) -> bool:
+    """Put the replication into the executed notebook ``<folder>/<study>.ipynb``: its claims table (the
+    markdown output that holds it) is replaced by :func:`report_markdown`'s, which adds the verdict on the
+    disjoint seeds and marks the fragile ones, under a line naming both seed blocks. Written atomically;
+    False (nothing written) when there is no notebook, no claims table or no current replication."""
+    folder = Path(folder)
+    path, (data, _) = folder / f"{folder.name}.ipynb", load(folder)
+    if data is None or not path.is_file():
+        return False
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    seeds = f"seeds {data['seeds'][0]}–{data['seeds'][-1]}" if data["seeds"] else "no seeds"
+    note = [
+        f"*Replication* (`mtlkit replicate`, {seeds}, disjoint from this run's): the column after the verdict; "
+        "*fragile* where the two verdicts differ.",
+        "",
+    ]
+    table = report_markdown(folder).split("\n")
+    for output in (o for c in nb["cells"] for o in c.get("outputs", [])):
+        md = output.get("data", {}).get("text/markdown")
+        lines = ("".join(md) if isinstance(md, list) else md or "").split("\n")
+        where = _table_lines(lines)
+        if where is None:
+            continue
+        start, end = where
+        if start >= 2 and lines[start - 2].startswith("*Replication*"):
+            start -= 2  # annotated before: replace the note too
+        text = "\n".join(lines[:start] + note + table + lines[end:])
+        output["data"]["text/markdown"] = text.splitlines(keepends=True)
+        atomic_write_text(path, json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False))
+        return True
+    return False

@@ -241,3 +241,35 @@ def within_task_spearman(estimate: pd.DataFrame, truth: pd.DataFrame) -> float:
         g[["estimate", "loss"]].corr("spearman").iloc[0, 1] for _, g in both.groupby("task") if len(g) > 2
     ]
     return float(np.nanmean(rhos)) if rhos else float("nan")
+
+
+def held_out_truth(truth: pd.DataFrame, column: str = "test") -> dict[int, pd.DataFrame]:
+    """Leave one seed out: for each seed of ``truth`` (rows ``seed, network, task`` and ``column``), the
+    other seeds' mean ``column`` per (network, task) as rows ``network, task, loss`` - the reference a
+    seed's estimates are ranked against, so that they never meet their own seed's draw of the ground
+    truth. Needs at least two seeds."""
+    seeds = sorted(truth.seed.unique())
+    if len(seeds) < 2:
+        raise ValueError(f"a held-out ground truth needs at least 2 seeds, got {len(seeds)}")
+    return {
+        int(s): truth[truth.seed != s]
+        .groupby(["network", "task"], as_index=False)[column]
+        .mean()
+        .rename(columns={column: "loss"})
+        for s in seeds
+    }
+
+
+def truth_noise_floor(truth: pd.DataFrame, column: str = "test") -> pd.Series:
+    """Per seed, how well that seed's own true losses rank the held-out seeds' mean
+    (:func:`held_out_truth`, :func:`within_task_spearman`): the ground truth predicting itself, what a
+    perfect per-seed estimate of the losses would reach against the held-out reference."""
+    held = held_out_truth(truth, column)
+    own = truth.rename(columns={column: "estimate"})
+    return pd.Series(
+        {
+            s: within_task_spearman(own[own.seed == s][["network", "task", "estimate"]], ref)
+            for s, ref in held.items()
+        },
+        name="noise floor",
+    )

@@ -16,9 +16,11 @@ from mtlkit.studies import grouping_methods as study05
 from mtlkit.surrogates import (
     etap_predict,
     group_scores,
+    held_out_truth,
     linearized_losses,
     milp_partition,
     projected_jacobians,
+    truth_noise_floor,
     within_task_spearman,
 )
 
@@ -161,6 +163,27 @@ def test_within_task_spearman_is_one_for_a_monotone_estimate_and_minus_one_rever
     assert within_task_spearman(
         truth.assign(estimate=-truth.loss).drop(columns="loss"), truth
     ) == pytest.approx(-1.0)
+
+
+def test_held_out_truth_leaves_each_seed_out_and_the_noise_floor_reads_seed_noise():
+    # three seeds over five networks of one task: the loss is the network's index plus seed noise
+    rng = np.random.default_rng(0)
+    rows = [
+        {"seed": s, "network": f"n{i}", "task": "x", "test": float(i) + (0.0 if s < 2 else 10 * rng.normal())}
+        for s in range(3)
+        for i in range(5)
+    ]
+    truth = pd.DataFrame(rows)
+    held = held_out_truth(truth)
+    assert sorted(held) == [0, 1, 2]
+    # seed 2's reference is the mean of seeds 0 and 1 only: exactly the network index
+    assert held[2].set_index("network").loss.to_dict() == {f"n{i}": float(i) for i in range(5)}
+    floor = truth_noise_floor(truth)
+    assert floor[0] == pytest.approx(floor[1])  # seeds 0 and 1 are noise-free copies of each other
+    noisy = truth_noise_floor(truth.assign(test=truth.test + 100 * rng.normal(size=len(truth))))
+    assert noisy.mean() < floor.mean()  # noisier seeds predict each other worse
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        held_out_truth(truth[truth.seed == 0])
 
 
 def test_etap_groups_are_checked_before_compute():

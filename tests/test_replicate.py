@@ -54,8 +54,46 @@ def test_replication_runs_on_as_many_disjoint_seeds_and_leaves_the_outputs_alone
     assert data["seeds"] == [2, 3], "the next block of seeds of the same size"
     assert data["params"]["seed"] == 2 and data["params"]["mode"] == "smoke" and data["params"]["out"] is None
     assert data["claims_sha256"] == file_sha256(folder / "claims.json")
-    after = _hashes(folder)
-    assert after.pop("replication.json") and after == before, "the study's own files must stay byte-identical"
+    after, notebook = _hashes(folder), f"{STUDY}.ipynb"
+    assert after.pop("replication.json") and after.pop(notebook) != before.pop(notebook)
+    assert after == before, "the study's outputs other than its notebook must stay byte-identical"
+
+
+def _claims_markdown(folder: Path) -> list[str]:
+    nb = json.loads((folder / f"{folder.name}.ipynb").read_text(encoding="utf-8"))
+    texts = [
+        "".join(o["data"]["text/markdown"])
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if "text/markdown" in o.get("data", {})
+    ]
+    return [t for t in texts if "| id |" in t]
+
+
+def test_the_notebook_claims_table_shows_the_replication_and_fragile(replicated, tmp_path):
+    folder, _, _ = replicated
+    (table,) = _claims_markdown(folder)
+    assert "| verdict | replication |" in table and "*Replication* (`mtlkit replicate`, seeds 2–3" in table
+    data = json.loads((folder / "replication.json").read_text())
+    lines = table.split("\n")
+    start = next(i for i, x in enumerate(lines) if x.startswith("| id | claim |"))
+    body = lines[start + 2 : next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))]
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in body}
+    for r in data["claims"]:
+        shown = f"| {r['original']['verdict']}" in rows[r["id"]] and (
+            ("fragile: " in rows[r["id"]]) == r["fragile"]
+        )
+        assert shown, rows[r["id"]]
+    copy = tmp_path / STUDY
+    shutil.copytree(folder, copy)
+    before = (copy / f"{STUDY}.ipynb").read_bytes()
+    assert replication.annotate_notebook(copy) and (copy / f"{STUDY}.ipynb").read_bytes() == before, (
+        "idempotent"
+    )
+    (copy / "claims.json").write_text(
+        (copy / "claims.json").read_text() + " "
+    )  # the replication is now stale
+    assert not replication.annotate_notebook(copy) and (copy / f"{STUDY}.ipynb").read_bytes() == before
 
 
 def test_each_claim_carries_both_verdicts_and_fragile_means_they_differ(replicated):

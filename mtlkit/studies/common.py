@@ -125,7 +125,7 @@ def training(width: int = 128, depth: int = 2, lr: float = 1e-3, batch_size: int
     )
 
 
-# The smallest effect that matters, one per quantity across the studies (issue 22; docs/protocol.md): declared
+# The smallest effect that matters, one per quantity across the studies (docs/protocol.md): declared
 # before any run, each with the reason a reader can check. A claim's delta is a distance from its threshold.
 DELTA_M = (
     1.0,

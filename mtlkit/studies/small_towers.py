@@ -101,10 +101,10 @@ SPEC = StudySpec(
         _sized(
             "select_seeds", "int", "seeds (not the evaluation seeds) that choose the lr", (1, 1, 3), low=1
         ),
-        Param("lr", "float", 0.05, "SGD lr of the pre-issue-23 sensitivity row", low=1e-8, high=10.0),
-        _sized(
-            "today_seeds", "int", "first seeds rerun in the pre-issue-23 configuration", (2, 3, 10), low=0
+        Param(
+            "lr", "float", 0.05, "SGD lr of the earlier configuration (sensitivity row)", low=1e-8, high=10.0
         ),
+        _sized("today_seeds", "int", "first seeds rerun in the earlier configuration", (2, 3, 10), low=0),
         Param("ext_lr", "float", 0.01, "Adam learning rate, synthetic extension", low=1e-8, high=10.0),
         Param("batch_size", "int", 128, "minibatch size", low=1, high=10**6),
     ),
@@ -255,7 +255,7 @@ def run_configs(
     """Every run, keyed :data:`KEYS` ``(dataset, architecture, variant, gamma, alpha, seed)``, the digits
     at the learning rates ``lrs`` (:func:`lr_of`). ``stage="select"``: the digits' methods (not the gamma
     sensitivity fronts) at every rate of ``p["lrs"]``, keys plus ``lr``; ``stage="today"``: the base model
-    and the first head under the pre-issue-23 configuration (no temperature, ``p["lr"]``, stopping on the
+    and the first head under the earlier configuration (no temperature, ``p["lr"]``, stopping on the
     summed validation loss), architecture ``"today"``."""
     out, today, g = {}, stage == "today", p["aux_weight"]
     for ds, data in datasets(p).items():
