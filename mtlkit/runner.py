@@ -127,6 +127,33 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _keep_failed(staging: Path, executed: Path, failed: Path) -> str:
+    """After a failure: move the staging folder to ``failed`` (the run's partial outputs, for a reader),
+    else remove it, so that nothing stays in ``.running``; what happened, in words. Never raises: the
+    failure that got here is the one to report."""
+    if not staging.is_dir() or staging.is_symlink():
+        return "nothing of this run was kept"
+    try:
+        if executed.exists():
+            _strip_checkout_path(executed)
+        _remove(failed)
+        os.rename(staging, failed)
+        return f"this run's partial outputs and notebook: {failed}"
+    except Exception as moved:  # noqa: BLE001 - whatever stops the move, the first failure is reported
+        try:
+            _remove(staging)
+            return f"its partial outputs could not be kept ({_why(moved)}) and were removed"
+        except Exception as removed:  # noqa: BLE001
+            return f"its partial outputs are left in {staging} ({_why(removed)})"
+
+
+def _why(e: BaseException) -> str:
+    """An error in a few words: an OS error's reason and path, else its text."""
+    if isinstance(e, OSError) and e.strerror:
+        return e.strerror + (f" ({e.filename})" if e.filename else "")
+    return str(e) or e.__class__.__name__
+
+
 def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: str | None = None) -> Path:
     """Check (:func:`study_folder`), then execute the notebook with papermill into a staging folder that
     replaces the study's folder in one atomic rename when every cell has run. A failed or interrupted run
@@ -141,10 +168,13 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
     failed = folder.with_name(f"{spec.name}.failed")
     progress = folder.with_name(f".{spec.name}.progress")  # the kernel's sweeps report here
     with _exclusive(folder.with_name(f".{spec.name}.lock")), ProgressLine(spec.name, progress):
-        _remove(staging)  # left by a killed run (we hold the lock)
-        staging.mkdir(parents=True)
+        step = f"clearing {staging}"
         executed = staging / f"{spec.name}.ipynb"
         try:
+            _remove(staging)  # left by a killed run (we hold the lock)
+            step = f"making {staging}"
+            staging.mkdir(parents=True)
+            step = "running the notebook"
             # The kernel learns its folders from its environment, not from injected parameters: the
             # executed copy, re-run by hand from results/, writes to the scratch folder like any Lab run.
             execute(
@@ -154,18 +184,20 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
                 spec.notebook.parent,
                 {OUT_ENV: str(folder), STAGING_ENV: str(staging), PROGRESS_ENV: str(progress)},
             )
+            step = f"writing {executed}"
             _strip_checkout_path(executed)
+            step = f"replacing {folder} with {staging}"
             replace_dir(staging, folder)
         except BaseException as e:
-            if staging.is_dir() and not staging.is_symlink():
-                if executed.exists():
-                    _strip_checkout_path(executed)
-                _remove(failed)
-                os.rename(staging, failed)
+            kept = _keep_failed(staging, executed, failed)
             if isinstance(e, pm.PapermillExecutionError):
                 raise RuntimeError(
                     f"{spec.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue} (the previous results "
-                    f"are untouched; this run's partial outputs and notebook: {failed})"
+                    f"are untouched; {kept})"
+                ) from None
+            if isinstance(e, OSError):
+                raise RuntimeError(
+                    f"{spec.name} failed {step}: {_why(e)} (the previous results are untouched; {kept})"
                 ) from None
             raise
         finally:

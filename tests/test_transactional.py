@@ -1,6 +1,7 @@
 """A study's folder changes whole or not at all: a failed or killed run leaves the previous results
 byte-identical, and study 04 never reads a ground truth that a killed study 03 run left behind."""
 
+import errno
 import hashlib
 import os
 import shutil
@@ -14,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from mtlkit import runner
 from mtlkit.cli import main, run_study
 from mtlkit.params import ParameterError, StudySpec
 from mtlkit.studies import STUDIES
@@ -75,6 +77,69 @@ def test_a_failed_run_leaves_the_previous_results_and_its_own_outputs_beside_the
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["toy", "toy.failed"]
     run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
     assert not failed.exists(), "a later success clears the stale failure"
+
+
+def test_a_full_disk_is_named_with_its_step_and_path_and_blocks_no_later_run(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    before = tree_hashes(out / "toy")
+
+    def full(staging: Path, folder: Path) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+
+    monkeypatch.setattr(runner, "replace_dir", full)
+    with pytest.raises(RuntimeError) as caught:
+        run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    message = str(caught.value)
+    assert "\n" not in message and "failed replacing" in message and os.strerror(errno.ENOSPC) in message
+    assert str(out / "toy") in message and "previous results are untouched" in message
+    assert tree_hashes(out / "toy") == before and not (out / ".toy.running").exists()
+    monkeypatch.undo()
+    run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    assert not (out / "toy.failed").exists()
+
+
+def test_a_folder_made_read_only_mid_run_reports_the_cause_not_the_failed_move(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    before = tree_hashes(out / "toy")
+    real_execute, real_rename = runner.execute, os.rename
+
+    def read_only(*args, **kwargs) -> None:  # the run's folder turns read-only while the notebook writes
+        real_execute(*args, **kwargs)
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(out / ".toy.running" / "metrics.csv"))
+
+    def refuse(src, dst) -> None:
+        if str(dst).endswith(".failed"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(src))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(runner, "execute", read_only)
+    monkeypatch.setattr(runner.os, "rename", refuse)
+    with pytest.raises(RuntimeError) as caught:
+        run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+    message = str(caught.value)
+    assert "\n" not in message and "running the notebook" in message and os.strerror(errno.EROFS) in message
+    assert "could not be kept" in message and os.strerror(errno.EACCES) in message
+    assert not (out / ".toy.running").exists(), "nothing is left in the staging folder"
+    assert tree_hashes(out / "toy") == before
+    monkeypatch.undo()
+    run_study(_spec(tmp_path, fail=False), "smoke", {}, str(out))
+
+
+def test_a_full_disk_inside_the_notebook_names_the_cell_and_the_path(tmp_path):
+    nb = nbformat.read(_notebook(tmp_path, fail=False), as_version=4)
+    nb.cells[
+        1
+    ].source = "import errno, os\nraise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), '/data/x.csv')"
+    path = tmp_path / "full.ipynb"
+    nbformat.write(nb, path)
+    spec = _Spec("toy", "a toy", "none", STUDIES["00_landscape"].params, path=path)
+    with pytest.raises(RuntimeError) as caught:
+        run_study(spec, "smoke", {}, str(tmp_path / "out"))
+    message = str(caught.value)
+    assert "\n" not in message and "failed in cell" in message
+    assert os.strerror(errno.ENOSPC) in message and "/data/x.csv" in message
 
 
 @pytest.mark.notebook
