@@ -172,7 +172,8 @@ def protocol(p: Params, seeds: Sequence[int]) -> pd.DataFrame:
         "thresholds": f"C1: regret < {NEAR_OPTIMAL:g}% of the optimum's test total (mean over budgets), study 03's "
         f"near-optimal threshold; it was {EARLIER_NEAR:g}% until 2026-12-07 and was changed after this study's results "
         "were seen, to match study 03 (the verdicts at the earlier threshold are shown beside); C2: within-task "
-        "Spearman rho of estimated vs true subset losses > 0",
+        "Spearman rho > 0 of each seed's estimates vs the other seeds' mean true subset losses (held out; the "
+        "earlier reference, the seed's own true losses, and the ground truth's noise floor are shown beside)",
     }
     return pd.DataFrame({"item": list(rows), "value": list(rows.values())}).set_index("item")
 
