@@ -123,6 +123,34 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def code_sha256(notebook: str | Path) -> str:
+    """SHA-256 of a notebook's code cells, in order: what it computes, its prose left out."""
+    cells = json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    return _sha256(json.dumps(code).encode())
+
+
+def carry_over(previous: bytes, folder: str | Path, notebook: str | Path) -> bool:
+    """After ``mtlkit run`` replaced a study's folder: put back its previous ``replication.json`` (the bytes
+    ``previous``) when it still applies - the new ``claims.json`` is byte for byte the one it was compared
+    with, and the mtlkit code and the notebook's code cells (``notebook``) are the ones it ran with, so
+    only prose changed - and show it in the notebook (:func:`annotate_notebook`). True when kept."""
+    folder = Path(folder)
+    try:
+        data = json.loads(previous)
+        keep = (
+            data["claims_sha256"] == file_sha256(folder / "claims.json")
+            and data["mtlkit_hash"] == mtlkit_hash()
+            and data.get("notebook_code_sha256") == code_sha256(notebook)
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if keep:
+        atomic_write_text(folder / FILE, previous.decode("utf-8"))
+        annotate_notebook(folder)
+    return keep
+
+
 def _side(c: Claim | None) -> dict | None:
     if c is None:
         return None
@@ -176,6 +204,7 @@ def record(p: Plan, replica: Path) -> Path:
             "seeds": manifest["seeds"],
             "params": manifest["params"] | {"out": None},
             "mtlkit_hash": mtlkit_hash(),
+            "notebook_code_sha256": code_sha256(p.spec.notebook),
             "claims_sha256": p.claims_sha256,
             "claims": compare(p.claims, claims),
         },

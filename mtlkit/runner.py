@@ -17,7 +17,7 @@ import papermill as pm
 from jupyter_client import AsyncKernelManager
 from traitlets import default
 
-from mtlkit import guard
+from mtlkit import guard, replication
 from mtlkit.host import PORTABLE_KERNELS
 from mtlkit.params import ParameterError, StudySpec, validate
 from mtlkit.progress import PROGRESS_ENV, ProgressLine
@@ -127,6 +127,14 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
+def _read_bytes(path: Path) -> bytes | None:
+    """A file's bytes, or None when there is none (or it cannot be read)."""
+    try:
+        return path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    except OSError:
+        return None
+
+
 def _keep_failed(staging: Path, executed: Path, failed: Path) -> str:
     """After a failure: move the staging folder to ``failed`` (the run's partial outputs, for a reader),
     else remove it, so that nothing stays in ``.running``; what happened, in words. Never raises: the
@@ -187,7 +195,10 @@ def run_study(spec: StudySpec, mode: str | None, params: dict[str, str], out: st
             step = f"writing {executed}"
             _strip_checkout_path(executed)
             step = f"replacing {folder} with {staging}"
+            previous = _read_bytes(folder / replication.FILE)
             replace_dir(staging, folder)
+            if previous is not None:  # a re-run that changed only prose keeps its replication
+                replication.carry_over(previous, folder, spec.notebook)
         except BaseException as e:
             kept = _keep_failed(staging, executed, failed)
             if isinstance(e, pm.PapermillExecutionError):

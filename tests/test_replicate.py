@@ -109,6 +109,31 @@ def test_each_claim_carries_both_verdicts_and_fragile_means_they_differ(replicat
         assert r["fragile"] == (a["verdict"] != b["verdict"])
 
 
+def test_a_rerun_that_changes_only_prose_keeps_the_replication(replicated, tmp_path):
+    folder, _, _ = replicated
+    out = tmp_path / "out"
+    shutil.copytree(folder.parent, out)  # the study, its replication and its sweep cache
+    kept = (out / STUDY / "replication.json").read_bytes()
+    assert json.loads(kept)["notebook_code_sha256"] == replication.code_sha256(
+        REPO_DIR / "notebooks" / f"{STUDY}.ipynb"
+    )
+    code, _, err = _main(["run", STUDY, "--mode", "smoke", "--out", str(out)])  # from the cache: same claims
+    assert code == 0, err
+    assert (out / STUDY / "replication.json").read_bytes() == kept
+    (table,) = _claims_markdown(out / STUDY)
+    assert "| verdict | replication |" in table
+    # the same bytes do not apply to other code cells, or to other claims
+    other = tmp_path / "other.ipynb"
+    nb = json.loads((REPO_DIR / "notebooks" / f"{STUDY}.ipynb").read_text(encoding="utf-8"))
+    next(c for c in nb["cells"] if c["cell_type"] == "code")["source"] += "\n"
+    other.write_text(json.dumps(nb), encoding="utf-8")
+    (out / STUDY / "replication.json").unlink()
+    assert not replication.carry_over(kept, out / STUDY, other)
+    assert not (out / STUDY / "replication.json").exists()
+    (out / STUDY / "claims.json").write_text((out / STUDY / "claims.json").read_text() + " ")
+    assert not replication.carry_over(kept, out / STUDY, REPO_DIR / "notebooks" / f"{STUDY}.ipynb")
+
+
 def test_report_shows_the_replication_and_ignores_a_stale_one(replicated, tmp_path):
     folder, _, _ = replicated
     data = json.loads((folder / "replication.json").read_text())
