@@ -60,16 +60,19 @@ def _task_terms(
 ) -> tuple:
     """One task's summed loss of the outputs ``J w + b`` (``jac``: ``J`` in float64 and float32), its
     gradient in ``(w, b)`` and, with ``hessian``, the Hessian blocks ``(ww, wb, bb)`` (from the float32
-    copy: they only steer the Newton step)."""
+    copy: they only steer the Newton step). A classification task's ``J`` holds its outputs' gradients
+    relative to its first output's (the softmax depends on no more), whose logit is then 0."""
     j64, j32 = jac
     n, k, d = j64.shape
     z = (j64.reshape(-1, d) @ w).view(n, k) + b
     if kind == "classification":
-        lse = torch.logsumexp(z, 1)
-        loss = (lse - z[torch.arange(n), y]).sum()
+        full = torch.nn.functional.pad(z, (1, 0))
+        lse = torch.logsumexp(full, 1)
+        loss = (lse - full[torch.arange(n), y]).sum()
         prob = torch.exp(z - lse[:, None])
         r = prob.clone()
-        r[torch.arange(n), y] -= 1.0
+        named = y > 0
+        r[named.nonzero()[:, 0], y[named] - 1] -= 1.0
     else:
         loss = (z - y).pow(2).mean(1).sum()
         r = 2.0 * (z - y) / k
@@ -125,7 +128,7 @@ def _newton(tasks: Sequence[tuple[str, tuple[Tensor, Tensor], Tensor]], c: float
     every step, so the minimiser is the same), and a shortened step asks for a fresh one."""
     size = tasks[0][1][0].shape[-1] + sum(jac[0].shape[1] for _, jac, _ in tasks)
     x = torch.zeros(size, dtype=torch.float64)
-    # a softmax's outputs can all shift by one constant: that direction has no curvature and no gradient
+    # a class absent from a task's training labels leaves its intercept without curvature
     floor = 1e-10 * torch.eye(size, dtype=torch.float64)
     factor, used = None, HESSIAN_REUSE
     for _ in range(FIT_STEPS):
@@ -157,8 +160,10 @@ def fit_steps(
     only."""
     each = {}
     for t in sorted({t for g in groups for t in g}):
-        kind, y = data.task(t).kind, data.y["train"][t].to(jac[t].device)
-        each[t] = (kind, (jac[t].double(), jac[t].float()), y if kind == "classification" else y.double())
+        kind, y, feats = data.task(t).kind, data.y["train"][t].to(jac[t].device), jac[t]
+        if kind == "classification":
+            feats = feats[:, 1:] - feats[:, :1]
+        each[t] = (kind, (feats.double(), feats.float()), y if kind == "classification" else y.double())
     d = next(iter(jac.values())).shape[-1]
     return {g: _newton([each[t] for t in sorted(g)], c)[:d].float() for g in groups}
 
