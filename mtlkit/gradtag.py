@@ -68,7 +68,7 @@ def _task_terms(
     if kind == "classification":
         full = torch.nn.functional.pad(z, (1, 0))
         lse = torch.logsumexp(full, 1)
-        loss = (lse - full[torch.arange(n), y]).sum()
+        loss = (lse - full[torch.arange(n, device=z.device), y]).sum()
         prob = torch.exp(z - lse[:, None])
         r = prob.clone()
         named = y > 0
@@ -90,7 +90,11 @@ def _task_terms(
         )
     else:
         flat = j32.reshape(-1, d)
-        blocks = (2.0 / k * flat.T @ flat, 2.0 / k * j32.sum(0).T, 2.0 / k * n * torch.eye(k))
+        blocks = (
+            2.0 / k * flat.T @ flat,
+            2.0 / k * j32.sum(0).T,
+            2.0 / k * n * torch.eye(k, device=z.device),
+        )
     return loss, grad, tuple(x.double() for x in blocks)
 
 
@@ -104,9 +108,9 @@ def _subset_terms(
     w, *bs = torch.split(x, [d] + [jac[0].shape[1] for _, jac, _ in tasks])
     n = sum(jac[0].shape[0] for _, jac, _ in tasks)
     value, grad = w.dot(w) / (2 * c), [w / c]
-    hess = torch.zeros(len(x), len(x), dtype=x.dtype) if hessian else None
+    hess = torch.zeros(len(x), len(x), dtype=x.dtype, device=x.device) if hessian else None
     if hess is not None:
-        hess[:d, :d] = torch.eye(d, dtype=x.dtype) / c
+        hess[:d, :d] = torch.eye(d, dtype=x.dtype, device=x.device) / c
     at = d
     for (kind, jac, y), b in zip(tasks, bs):
         loss, (gw, gb), blocks = _task_terms(kind, jac, y, w, b, hessian)
@@ -127,9 +131,10 @@ def _newton(tasks: Sequence[tuple[str, tuple[Tensor, Tensor], Tensor]], c: float
     a Hessian serves up to :data:`HESSIAN_REUSE` full steps (Shamanskii's variant: the gradient is exact at
     every step, so the minimiser is the same), and a shortened step asks for a fresh one."""
     size = tasks[0][1][0].shape[-1] + sum(jac[0].shape[1] for _, jac, _ in tasks)
-    x = torch.zeros(size, dtype=torch.float64)
+    device = tasks[0][1][0].device
+    x = torch.zeros(size, dtype=torch.float64, device=device)
     # a class absent from a task's training labels leaves its intercept without curvature
-    floor = 1e-10 * torch.eye(size, dtype=torch.float64)
+    floor = 1e-10 * torch.eye(size, dtype=torch.float64, device=device)
     factor, used = None, HESSIAN_REUSE
     for _ in range(FIT_STEPS):
         value, grad, hess = _subset_terms(tasks, c, x, used >= HESSIAN_REUSE)
@@ -243,7 +248,7 @@ def network_losses(
     rows = []
     with torch.no_grad():
         for g, w in weights.items():
-            params = moved_parameters(model, proj @ w.to(proj.dtype))
+            params = moved_parameters(model, proj @ w.to(proj))
             for split in splits:
                 x = data.x[split]
                 out = functional_call(model, params, (x,))

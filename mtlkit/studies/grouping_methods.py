@@ -158,7 +158,7 @@ in the claims; no verdict about the paper rests on them."""
 
 
 def shown(method: str) -> str:
-    """A method's name in claims and tables: ``Grad-TAG-inspired`` where it is in :data:`INSPIRED`."""
+    """A method's name in claims and tables: ``MILP-inspired`` where it is in :data:`INSPIRED`."""
     return f"{method}-inspired" if method in INSPIRED else method
 
 
