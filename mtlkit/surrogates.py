@@ -2,21 +2,23 @@
 an integer program: the methods study 05 judges against study 03's exhaustive ground truth.
 
 - Grad-TAG (Li, Sharma, Zhang, KDD 2024, arXiv 2409.06091): one base model trained on all tasks is
-  linearized around its weights; randomly projected per-example output gradients are the features of a
-  regression fitted per subset (:func:`projected_jacobians`, :func:`linearized_losses`).
+  linearized around its weights; randomly projected per-example output gradients
+  (:func:`projected_jacobians`) are the features of a regression fitted per subset
+  (:func:`mtlkit.gradtag.fit_steps`).
 - ETAP (Ayman, Mukhopadhyay, Laszka, ICLR 2026, arXiv 2602.18591): a group's gradient-affinity score,
   mapped to a predicted gain over single-task learning by a non-linear predictor and corrected by a
   residual predictor, both fitted on a few trained groups (:func:`group_scores`, :func:`etap_predict`).
-- The mathematical-programming grouping (Wang, Pan, Yu 2024, arXiv 2402.15328): tasks assigned to at most
-  ``k`` groups maximising the summed pairwise transfer gains inside groups (:func:`milp_partition`).
+- The mathematical-programming grouping (Wang, Pan, Yu 2024, arXiv 2402.15328), as their code states it:
+  exactly ``k`` distinct groups covering every task, maximising the summed mean within-group transfer gain
+  (:func:`grouping_program`, :func:`solve_program`).
 
 All losses are per task and per network (``full:<tasks>`` names, as :mod:`mtlkit.grouping` writes them).
 """
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,9 +27,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from torch import Tensor
 from torch.func import functional_call, jacfwd
 
-from mtlkit.data.base import MultiTaskData
 from mtlkit.grouping import Candidate, network_name, subsets
-from mtlkit.losses import task_loss
 
 
 def projected_jacobians(
@@ -59,57 +59,6 @@ def projected_jacobians(
         f0 = outputs(w0)
     jac = jacfwd(outputs)(w0)
     return dict(zip(tasks, f0)), dict(zip(tasks, jac))
-
-
-def _linear_loss(data: MultiTaskData, split: str, t: str, f0: Tensor, jac: Tensor, w: Tensor) -> Tensor:
-    return task_loss(data.task(t), f0 + jac @ w, data.y[split][t].to(f0.device))
-
-
-def linearized_losses(
-    data: MultiTaskData,
-    features: Mapping[str, tuple[dict[str, Tensor], dict[str, Tensor]]],
-    groups: Sequence[frozenset[str]],
-    ridge: float,
-    steps: int = 8,
-    keep: dict | None = None,
-) -> pd.DataFrame:
-    """Grad-TAG's estimate of each group's fine-tuned losses: per group, the linearized model
-    ``f0 + J w`` is fitted to the group's tasks on the training split (minimising the summed task losses
-    plus ``ridge * |w|^2``), and each member task's loss is read on every split of ``features``
-    (``split -> projected_jacobians(...)``; ``train`` required). The fit takes ``steps`` Newton steps
-    from ``w = 0`` with the Hessian held at ``w = 0`` (each task's Hessian is computed once and summed
-    per group, so a group costs a few gradient evaluations); ``keep``, when given, receives each group's
-    fitted ``w``. Rows: network, task, split, value."""
-    f_train, j_train = features["train"]
-    tasks = sorted({t for g in groups for t in g})
-    dim = next(iter(j_train.values())).shape[-1]
-    w0 = torch.zeros(dim, dtype=next(iter(j_train.values())).dtype)
-
-    def train_loss(t: str):
-        return lambda w: _linear_loss(data, "train", t, f_train[t], j_train[t], w)
-
-    hess = {t: torch.func.hessian(train_loss(t))(w0) for t in tasks}
-    rows = []
-    for g in groups:
-        members = sorted(g)
-        h = sum(hess[t] for t in members) + 2 * ridge * torch.eye(dim)
-
-        def objective(v: Tensor, members: list[str] = members) -> Tensor:
-            return sum(train_loss(t)(v) for t in members) + ridge * v.pow(2).sum()
-
-        w = w0.clone()
-        for _ in range(steps):
-            w = w - torch.linalg.solve(h, torch.func.grad(objective)(w))
-        if keep is not None:
-            keep[g] = w.detach()
-        with torch.no_grad():
-            for split, (f0, jac) in features.items():
-                for t in members:
-                    value = float(_linear_loss(data, split, t, f0[t], jac[t], w))
-                    rows.append(
-                        {"network": network_name(g, "full"), "task": t, "split": split, "value": value}
-                    )
-    return pd.DataFrame(rows)
 
 
 def loss_candidates(table: pd.DataFrame, column: str = "value") -> list[Candidate]:
@@ -176,60 +125,82 @@ def etap_predict(
     return out
 
 
-def milp_partition(
-    pairwise: Mapping[tuple[str, str], float], tasks: Sequence[str], k: int
-) -> list[frozenset]:
-    """Wang, Pan and Yu's grouping as a mixed-integer program: assign every task to exactly one of at
-    most ``k`` groups so that the summed gains ``pairwise[(u, t)]`` (u's gain onto t) over ordered pairs
-    sharing a group is largest. Variables ``y[t, g]`` (task t in group g) and ``z[t, u, g]`` = ``y[t, g]
-    AND y[u, g]`` (linearised); solved exactly by :func:`scipy.optimize.milp` (HiGHS). Returns the
-    non-empty groups."""
-    tasks = list(tasks)
-    if k < 1:
-        raise ValueError(f"k = {k}: at least one group is needed")
-    n = len(tasks)
-    pairs = list(itertools.combinations(range(n), 2))
-    ny, nz = n * k, len(pairs) * k
+def gain_matrix(pairwise: pd.DataFrame, tasks: Sequence[str], column: str) -> pd.DataFrame:
+    """A ``tasks x tasks`` frame of pairwise gains from rows ``source, target, <column>`` (source's gain onto
+    target), with a zero diagonal (a task's gain onto itself is not measured); a missing pair is refused."""
+    table = pairwise.pivot_table(index="source", columns="target", values=column, aggfunc="mean")
+    out = table.reindex(index=list(tasks), columns=list(tasks))
+    for t in tasks:
+        out.loc[t, t] = 0.0
+    if out.isna().any().any():
+        raise ValueError(f"pairwise gains miss pairs of the tasks {list(tasks)}")
+    return out.astype(float)
 
-    def yi(t: int, g: int) -> int:
-        return t * k + g
 
-    def zi(p: int, g: int) -> int:
-        return ny + p * k + g
+def group_gain(group: Iterable[str], gains: pd.DataFrame) -> float:
+    """A group's score in Wang, Pan and Yu's program: the gains ``gains.loc[i, j]`` summed over every
+    ordered pair of its members (``i == j`` included, as the authors' objective sums them), over the
+    group's size."""
+    members = sorted(group)
+    return float(gains.loc[members, members].to_numpy(float).sum() / len(members))
 
-    c = np.zeros(ny + nz)
-    for p, (a, b) in enumerate(pairs):
-        gain = pairwise[(tasks[a], tasks[b])] + pairwise[(tasks[b], tasks[a])]
-        for g in range(k):
-            c[zi(p, g)] = -gain  # milp minimises
-    rows, lo, hi = [], [], []
 
-    def row(entries: dict[int, float], low: float, high: float) -> None:
-        r = np.zeros(ny + nz)
-        for i, v in entries.items():
-            r[i] = v
-        rows.append(r)
-        lo.append(low)
-        hi.append(high)
+@dataclass(frozen=True)
+class GroupingProgram:
+    """Wang, Pan and Yu's grouping program (arXiv 2402.15328; their code's ``soft_grouping``), written over
+    candidate groups: ``choose[g]`` says whether group ``groups[g]`` is one of the ``k`` networks. Maximise
+    the chosen groups' summed :func:`group_gain` subject to :attr:`constraints` (name -> linear rows over
+    ``choose``). Their code states the same program over assignment variables (task ``i`` in group ``j``,
+    a ``1/|group|`` variable and pair products, solved by Gurobi's non-convex mode); listing the distinct
+    non-empty groups makes it linear, so :func:`scipy.optimize.milp` solves it exactly."""
 
-    for t in range(n):
-        row({yi(t, g): 1.0 for g in range(k)}, 1.0, 1.0)
-    for p, (a, b) in enumerate(pairs):
-        for g in range(k):
-            row({zi(p, g): 1.0, yi(a, g): -1.0}, -np.inf, 0.0)
-            row({zi(p, g): 1.0, yi(b, g): -1.0}, -np.inf, 0.0)
-            row({zi(p, g): 1.0, yi(a, g): -1.0, yi(b, g): -1.0}, -1.0, np.inf)
+    groups: tuple[frozenset[str], ...]
+    gain: np.ndarray
+    constraints: dict[str, LinearConstraint]
+
+
+def grouping_program(gains: pd.DataFrame, k: int) -> GroupingProgram:
+    """The program for the tasks of ``gains`` (a ``tasks x tasks`` frame of transfer gains, ``gains.loc[i,
+    j]`` from ``i`` onto ``j``) and ``k`` groups, with the authors' constraints: exactly ``k`` groups, each
+    non-empty and all distinct (one variable per distinct non-empty group), and every task in at least one
+    group (groups may overlap: a task is then served by its best network, as study 03 serves it)."""
+    tasks = list(gains.index)
+    if list(gains.columns) != tasks:
+        raise ValueError(
+            f"gains must have the same tasks as rows and columns, got {tasks} and {list(gains.columns)}"
+        )
+    if not np.isfinite(gains.to_numpy(float)).all():
+        raise ValueError("gains must be finite numbers")
+    most = 2 ** len(tasks) - 1
+    if not 1 <= k <= most:
+        raise ValueError(
+            f"k = {k}: the program needs between 1 and {most} distinct groups of these {len(tasks)} tasks"
+        )
+    groups = tuple(subsets(tasks))
+    member = np.array([[t in g for g in groups] for t in tasks], dtype=float)
+    return GroupingProgram(
+        groups,
+        np.array([group_gain(g, gains) for g in groups]),
+        {
+            "exactly k groups": LinearConstraint(np.ones((1, len(groups))), k, k),
+            "every task in a group": LinearConstraint(member, 1, np.inf),
+        },
+    )
+
+
+def solve_program(program: GroupingProgram) -> list[frozenset[str]]:
+    """The chosen groups of ``program`` (:func:`scipy.optimize.milp`, HiGHS, exact), sorted."""
+    n = len(program.groups)
     res = milp(
-        c,
-        constraints=LinearConstraint(np.array(rows), lo, hi),
-        integrality=np.ones(ny + nz),
+        -program.gain,  # milp minimises
+        constraints=list(program.constraints.values()),
+        integrality=np.ones(n),
         bounds=Bounds(0, 1),
     )
     if not res.success:
         raise RuntimeError(f"the grouping program found no solution: {res.message}")
-    y = np.round(res.x[:ny]).reshape(n, k)
-    groups = [frozenset(tasks[t] for t in range(n) if y[t, g] == 1) for g in range(k)]
-    return sorted((g for g in groups if g), key=lambda g: sorted(g))
+    chosen = [g for g, x in zip(program.groups, res.x) if round(x) == 1]
+    return sorted(chosen, key=sorted)
 
 
 def within_task_spearman(estimate: pd.DataFrame, truth: pd.DataFrame) -> float:

@@ -1,8 +1,9 @@
-"""Study 05's estimators on small inputs whose answers are known: the MILP partition against brute force,
-Grad-TAG's projected Jacobians against a finite step and its fit against the base model, ETAP's predictor
-on gains that its model class contains, the within-task Spearman, and the study's parameter checks."""
+"""Study 05's estimators on small inputs whose answers are known: the grouping program of Wang, Pan and Yu
+against every feasible grouping of their code's formulation (and that check's power: it fails once a
+constraint is dropped), Grad-TAG's projected Jacobians against a finite step, ETAP's predictor on gains that
+its model class contains, the within-task Spearman, and the study's parameter checks."""
 
-import itertools
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -10,56 +11,97 @@ import pytest
 import torch
 
 from mtlkit.data.base import MultiTaskData, TaskSpec
-from mtlkit.grouping import network_name, subsets
+from mtlkit.grouping import network_name
 from mtlkit.params import ParameterError, validate
 from mtlkit.studies import grouping_methods as study05
 from mtlkit.surrogates import (
     etap_predict,
+    gain_matrix,
+    group_gain,
     group_scores,
+    grouping_program,
     held_out_truth,
-    linearized_losses,
-    milp_partition,
     projected_jacobians,
+    solve_program,
     truth_noise_floor,
     within_task_spearman,
 )
 
 
-def _partitions(items):
-    if not items:
-        yield []
-        return
-    first, rest = items[0], items[1:]
-    for part in _partitions(rest):
-        for i in range(len(part)):
-            yield part[:i] + [[first, *part[i]]] + part[i + 1 :]
-        yield [[first], *part]
+def _their_best(gains: np.ndarray, k: int) -> float:
+    """The optimum of the grouping program as the authors' code writes it, by trying every 0/1 matrix ``X``
+    (task ``i`` in group ``j``) of ``len(gains)`` tasks and ``k`` groups: every task in at least one group,
+    every group non-empty, no two groups alike; objective ``sum_j sum_(i, l) X[i, j] X[l, j] S[i, l] / |j|``."""
+    m = len(gains)
+    codes = np.arange(2 ** (m * k))
+    x = ((codes[:, None] >> np.arange(m * k)) & 1).reshape(-1, m, k)
+    sizes = x.sum(1)
+    group_codes = np.sort((x * (1 << np.arange(m))[None, :, None]).sum(1), axis=1)
+    feasible = (x.sum(2).min(1) >= 1) & (sizes.min(1) >= 1) & (np.diff(group_codes, axis=1) != 0).all(1)
+    x = x[feasible].astype(float)
+    within = np.einsum("bij,il,blj->bj", x, gains, x)
+    return float((within / x.sum(1)).sum(1).max())
 
 
-def _value(groups, gains):
-    return sum(gains[(u, t)] for g in groups for t in g for u in g if u != t)
+def _feasible(groups: list[frozenset[str]], tasks: list[str], k: int) -> bool:
+    return len(groups) == k and len(set(groups)) == k and all(groups) and set().union(*groups) == set(tasks)
 
 
-def test_milp_keeps_helpful_pairs_together_and_harmful_ones_apart():
+CASES = [(seed, m, k) for seed in range(3) for m in (4, 5, 6) for k in (1, 2, 3)]
+
+
+def _instance(seed: int, m: int) -> pd.DataFrame:
+    tasks = list("abcdef"[:m])
+    return pd.DataFrame(np.random.default_rng(seed).normal(size=(m, m)), index=tasks, columns=tasks)
+
+
+@pytest.mark.parametrize("seed, m, k", CASES)
+def test_program_matches_every_feasible_grouping_of_the_authors_formulation(seed, m, k):
+    gains = _instance(seed, m)
+    got = solve_program(grouping_program(gains, k))
+    assert _feasible(got, list(gains.index), k)
+    assert sum(group_gain(g, gains) for g in got) == pytest.approx(_their_best(gains.to_numpy(), k), abs=1e-9)
+
+
+@pytest.mark.parametrize("dropped", ["exactly k groups", "every task in a group"])
+def test_the_brute_force_check_fails_once_a_constraint_is_dropped(dropped):
+    failed = 0
+    for seed, m, k in CASES:
+        gains = _instance(seed, m)
+        program = grouping_program(gains, k)
+        weaker = replace(program, constraints={n: c for n, c in program.constraints.items() if n != dropped})
+        got = solve_program(weaker)
+        best = _their_best(gains.to_numpy(), k)
+        value = sum(group_gain(g, gains) for g in got)
+        failed += not _feasible(got, list(gains.index), k) or abs(value - best) > 1e-9
+    assert failed > 0
+
+
+def test_program_keeps_helpful_pairs_together_and_counts_a_groups_own_gains():
     tasks = ["a", "b", "c", "d"]
-    gains = {(u, t): -1.0 for u in tasks for t in tasks if u != t}
-    gains |= {("a", "b"): 2.0, ("b", "a"): 1.0, ("c", "d"): 0.5, ("d", "c"): 0.5}
-    assert milp_partition(gains, tasks, 2) == [frozenset("ab"), frozenset("cd")]
-    assert milp_partition(gains, tasks, 1) == [frozenset("abcd")]
-    with pytest.raises(ValueError, match="k = 0"):
-        milp_partition(gains, tasks, 0)
+    gains = pd.DataFrame(-1.0, index=tasks, columns=tasks)
+    for u, v, x in [("a", "b", 2.0), ("c", "d", 1.0)]:
+        gains.loc[u, v] = gains.loc[v, u] = x
+    for t in tasks:
+        gains.loc[t, t] = 0.0
+    assert solve_program(grouping_program(gains, 2)) == [frozenset("ab"), frozenset("cd")]
+    assert solve_program(grouping_program(gains, 1)) == [frozenset("abcd")]
+    gains.loc["c", "c"] = 5.0  # c's gain onto itself: a group's score is the mean over its ordered pairs
+    assert group_gain({"c"}, gains) == 5.0 and group_gain({"c", "d"}, gains) == pytest.approx((5 + 1 + 1) / 2)
+    for bad in (0, 16):
+        with pytest.raises(ValueError, match=f"k = {bad}:"):
+            grouping_program(gains, bad)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_milp_matches_brute_force_over_partitions(seed):
-    rng = np.random.default_rng(seed)
-    tasks = list("abcde")
-    gains = {(u, t): float(rng.normal()) for u in tasks for t in tasks if u != t}
-    for k in (1, 2, 3):
-        best = max(_value(p, gains) for p in _partitions(tasks) if len(p) <= k)
-        got = milp_partition(gains, tasks, k)
-        assert len(got) <= k and sorted(itertools.chain(*got)) == tasks
-        assert _value([sorted(g) for g in got], gains) == pytest.approx(best, abs=1e-9)
+def test_gain_matrix_reads_source_onto_target_with_a_zero_diagonal():
+    rows = pd.DataFrame(
+        [{"source": u, "target": t, "g": 10 * ord(u) + ord(t)} for u in "ab" for t in "ab" if u != t]
+    )
+    m = gain_matrix(rows, ["a", "b"], "g")
+    assert m.loc["a", "b"] == 10 * ord("a") + ord("b") and m.loc["b", "a"] == 10 * ord("b") + ord("a")
+    assert m.loc["a", "a"] == 0.0
+    with pytest.raises(ValueError, match="miss pairs"):
+        gain_matrix(rows, ["a", "b", "c"], "g")
 
 
 class _TwoHeads(torch.nn.Module):
@@ -97,22 +139,6 @@ def test_projected_jacobian_is_the_directional_derivative():
         moved = model(data.x["val"])
     for t in ("a", "b"):
         assert torch.allclose(moved[t], f0[t] + jac[t] @ w, atol=1e-6)
-
-
-def test_linearized_fit_lowers_the_training_loss_below_the_base_model():
-    torch.manual_seed(0)
-    model, data = _TwoHeads(), _tiny()
-    feats = {s: projected_jacobians(model, data.x[s], ["a", "b"], 8, 0) for s in ("train", "val")}
-    est = linearized_losses(data, feats, subsets(["a", "b"]), ridge=1e-4)
-    assert set(est.network) == {"full:a", "full:b", "full:a+b"}
-    base = {
-        t: float(torch.nn.functional.cross_entropy(feats["train"][0]["a"], data.y["train"]["a"])) for t in "a"
-    }
-    alone = est[(est.network == "full:a") & (est.split == "train")].value.item()
-    assert alone < base["a"]  # w = 0 is feasible, so the fit can only do better on what it fits
-    # fitting a alone serves a at least as well on its training data as sharing w with b
-    shared = est[(est.network == "full:a+b") & (est.task == "a") & (est.split == "train")].value.item()
-    assert alone <= shared + 1e-6
 
 
 def test_etap_recovers_gains_its_model_contains():

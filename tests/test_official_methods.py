@@ -1,20 +1,31 @@
 """Study 05's methods as their authors' code has them, each on a case whose answer is known: ETAP's score by
-hand, its predictors on gains their model classes contain, Grad-TAG's Rademacher projection, its estimate
-against an exact fine-tune of a model linear in its parameters, its clustering against known blocks, and
-the regret on a method's own candidates."""
+hand, its predictors on gains their model classes contain, Grad-TAG's Rademacher projection, its fit against the
+code's logistic regression (scikit-learn's, on the gradients alone), its estimate against an exact fine-tune of a
+model linear in its parameters (equal from zero, shifted by the base outputs elsewhere: the fit has no offset), its
+estimand's fine-tunes, its clustering against known blocks, and the regret on a method's own candidates."""
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.linear_model import LogisticRegression
 
 from mtlkit.data.base import MultiTaskData, TaskSpec
 from mtlkit.etap import etap_gains, membership_ridge, spline_ridge
-from mtlkit.gradtag import _partitions, cluster, network_losses, rademacher_projection, task_affinity
+from mtlkit.gradtag import (
+    _partitions,
+    cluster,
+    finetuned_losses,
+    fit_steps,
+    network_losses,
+    rademacher_projection,
+    task_affinity,
+)
 from mtlkit.grouping import Candidate, network_name, subsets
 from mtlkit.lookahead import first_order_transference
+from mtlkit.models.sharing import build_model
 from mtlkit.studies.grouping_estimators import OPTIMAL_FULL, candidate_table, full_size, regret_against
-from mtlkit.surrogates import group_scores, linearized_losses, projected_jacobians
+from mtlkit.surrogates import group_scores, projected_jacobians
 
 
 def test_etap_score_is_the_loss_normalised_inner_product_computed_by_hand():
@@ -73,47 +84,104 @@ def test_rademacher_projection_has_entries_plus_or_minus_one_over_root_d():
     assert torch.equal(p, rademacher_projection(500, 200, 0))
 
 
-class _Linear(torch.nn.Module):
-    """Two regression tasks from a shared vector u: f_a = x u + b_a, f_b = 2 x u + b_b (linear in its
-    parameters, so Grad-TAG's linearisation is exact)."""
+def _one_task(y: torch.Tensor, kind: str, k: int) -> MultiTaskData:
+    x = {s: torch.zeros(len(y), 1) for s in ("train", "val", "test")}
+    return MultiTaskData(x, {s: {"t": y} for s in x}, [TaskSpec("t", kind, k)])
 
-    def __init__(self):
+
+def test_gradtag_fit_is_the_codes_logistic_regression_on_the_gradients_alone():
+    gen = torch.Generator().manual_seed(1)
+    jac = torch.randn(
+        400, 2, 6, generator=gen
+    )  # a binary task's two outputs, projected gradients in 6 directions
+    diff = jac[:, 1] - jac[:, 0]
+    y = (
+        diff @ torch.tensor([1.0, -0.5, 0.3, 0.0, 0.8, -1.2]) + 0.7 + torch.randn(400, generator=gen) > 0
+    ).long()
+    g = frozenset(["t"])
+    w = fit_steps(_one_task(y, "classification", 2), {"t": jac}, [g], c=0.05)[g]
+    # the code: LogisticRegression(penalty="l2", C=...) on the gradients, an intercept, no base outputs
+    code = LogisticRegression(C=0.05, tol=1e-12, max_iter=10_000).fit(diff.double().numpy(), y.numpy())
+    assert np.allclose(w.numpy(), code.coef_[0], rtol=1e-3, atol=1e-4)
+    # without the intercept the fit would differ (the labels are unbalanced): the intercept is part of the code's fit
+    unbalanced = LogisticRegression(C=0.05, tol=1e-12, max_iter=10_000, fit_intercept=False)
+    assert not np.allclose(
+        unbalanced.fit(diff.double().numpy(), y.numpy()).coef_[0], code.coef_[0], atol=1e-2
+    )
+
+
+class _Linear(torch.nn.Module):
+    """Two regression tasks from a shared vector u, without biases: f_a = x u, f_b = 2 x u (linear in its
+    parameters, so Grad-TAG's linearisation is exact and the base outputs are J theta0)."""
+
+    def __init__(self, u0: torch.Tensor):
         super().__init__()
-        self.u = torch.nn.Parameter(torch.tensor([0.3, -0.2, 0.1]))
-        self.ba, self.bb = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+        self.u = torch.nn.Parameter(u0.clone())
 
     def forward(self, x):
-        return {"a": (x @ self.u)[:, None] + self.ba, "b": 2 * (x @ self.u)[:, None] + self.bb}
+        return {"a": (x @ self.u)[:, None], "b": 2 * (x @ self.u)[:, None]}
 
 
-def test_gradtag_estimate_equals_an_exact_fine_tune_of_a_model_linear_in_its_parameters():
+def test_gradtag_estimate_is_the_exact_fine_tune_from_zero_and_shifted_by_the_base_model_elsewhere():
     gen = torch.Generator().manual_seed(0)
     x = {s: torch.randn(50, 3, generator=gen) for s in ("train", "val", "test")}
+    x["train"] = x["train"] - x["train"].mean(0)  # centred, as are its targets: the fitted intercepts are 0
     w_a, w_b = torch.tensor([1.0, 0.5, -1.0]), torch.tensor([-0.5, 1.0, 0.2])
-    y = {s: {"a": (v @ w_a)[:, None] + 0.3, "b": (v @ w_b)[:, None] - 0.2} for s, v in x.items()}
+    y = {s: {"a": (v @ w_a)[:, None], "b": (v @ w_b)[:, None]} for s, v in x.items()}
     data = MultiTaskData(x, y, [TaskSpec("a", "regression", 1), TaskSpec("b", "regression", 1)])
-    model = _Linear()
     # a P that spans the parameters, so that w covers every fine-tune
     proj = next(
-        p for p in map(lambda s: rademacher_projection(5, 5, s), range(50)) if abs(torch.linalg.det(p)) > 0.1
+        p for p in map(lambda s: rademacher_projection(3, 3, s), range(50)) if abs(torch.linalg.det(p)) > 0.1
     )
-    feats = {s: projected_jacobians(model, x[s], ["a", "b"], 5, 0, proj) for s in ("train", "val")}
-    weights: dict = {}
-    linearized_losses(data, feats, subsets(["a", "b"]), ridge=0.0, keep=weights)
-    est = network_losses(model, data, proj, weights, ("val",)).set_index(["network", "task"]).value
-    for g in subsets(["a", "b"]):
-        # the exact fine-tune: least squares over (u, b_a, b_b) on the group's training losses
-        rows, target = [], []
-        for t in sorted(g):
-            k = 1.0 if t == "a" else 2.0
-            one = torch.ones(50, 1)
-            rows.append(torch.cat([k * x["train"], one * (t == "a"), one * (t == "b")], 1))
-            target.append(y["train"][t])
-        theta = (torch.linalg.pinv(torch.cat(rows).double()) @ torch.cat(target).double()).ravel().float()
-        for t in sorted(g):
-            k, b = (1.0, theta[3]) if t == "a" else (2.0, theta[4])
-            true = torch.mean((k * x["val"] @ theta[:3] + b - y["val"][t].ravel()) ** 2).item()
-            assert est[(network_name(g, "full"), t)] == pytest.approx(true, rel=1e-3, abs=1e-5)
+
+    def val_loss(u: torch.Tensor, t: str) -> float:
+        k = 1.0 if t == "a" else 2.0
+        return torch.mean((k * x["val"] @ u - y["val"][t].ravel()) ** 2).item()
+
+    def exact(
+        g: frozenset,
+    ) -> torch.Tensor:  # the fine-tune: least squares over u on the group's training losses
+        rows = torch.cat([(1.0 if t == "a" else 2.0) * x["train"] for t in sorted(g)]).double()
+        target = torch.cat([y["train"][t] for t in sorted(g)]).double()
+        return (torch.linalg.pinv(rows) @ target).ravel().float()
+
+    for u0 in (torch.zeros(3), torch.tensor([0.3, -0.2, 0.1])):
+        model = _Linear(u0)
+        feats = projected_jacobians(model, x["train"], ["a", "b"], 3, 0, proj)
+        weights = fit_steps(data, feats[1], subsets(["a", "b"]), c=1e8)  # C large: no penalty
+        est = network_losses(model, data, proj, weights, ("val",)).set_index(["network", "task"]).value
+        for g in subsets(["a", "b"]):
+            for t in sorted(g):
+                got = est[(network_name(g, "full"), t)]
+                # the fit sees the gradients alone, so the network moves by the whole fine-tune from theta0
+                assert got == pytest.approx(val_loss(u0 + exact(g), t), rel=1e-3, abs=1e-5)
+                if u0.abs().sum() > 0:  # ... which is the exact fine-tune only from zero
+                    assert abs(got - val_loss(exact(g), t)) > 0.01
+
+
+def test_estimand_fine_tunes_each_subset_from_the_same_model_and_leaves_it_unchanged():
+    gen = torch.Generator().manual_seed(0)
+    x = {s: torch.randn(64, 4, generator=gen) for s in ("train", "val", "test")}
+    y = {s: {"a": (v[:, 0] > 0).long(), "b": v[:, 1:2]} for s, v in x.items()}
+    data = MultiTaskData(x, y, [TaskSpec("a", "classification", 2), TaskSpec("b", "regression", 1)])
+    torch.manual_seed(0)
+    model = build_model("hard", (4,), data.tasks, width=8, depth=1)
+    before = {n: q.detach().clone() for n, q in model.named_parameters()}
+    groups = subsets(["a", "b"])
+    tuned = finetuned_losses(model, data, groups, epochs=3, lr=1e-2, batch_size=16, seed=0)
+    assert sorted(zip(tuned.network, tuned.task)) == [
+        ("full:a", "a"),
+        ("full:a+b", "a"),
+        ("full:a+b", "b"),
+        ("full:b", "b"),
+    ]
+    assert np.isfinite(tuned.value).all() and (tuned.split == "val").all()
+    assert all(torch.equal(q, before[n]) for n, q in model.named_parameters())
+    with torch.no_grad():
+        base = model(x["val"])
+    base_b = torch.mean((base["b"] - y["val"]["b"]) ** 2).item()
+    alone = tuned[(tuned.network == "full:b") & (tuned.task == "b")].value.item()
+    assert alone < base_b  # three epochs on b alone lower b's loss from the untrained model's
 
 
 def test_partitions_count_and_clustering_finds_known_blocks():

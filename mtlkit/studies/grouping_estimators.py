@@ -2,8 +2,9 @@
 
 The joint run (:func:`joint_run`, one per seed) trains the all-task network with TAG's lookahead (and
 ETAP's first-order score beside it) and, from its restored model, gives Grad-TAG's estimates as its
-authors' code computes them: ``+-1/sqrt(d)`` projected output gradients, a fit per subset, and the losses of
-the real network at ``theta0 + P w``. Regret is read against two optima (:func:`regret_against`): the one
+authors' code computes them: ``+-1/sqrt(d)`` projected output gradients, a logistic regression per subset on
+them alone, and the losses of the real network at ``theta0 + P w``; and what they estimate, each subset's
+losses after fine-tuning the restored model on it. Regret is read against two optima (:func:`regret_against`): the one
 over the networks a method may buy (full-size only for TAG, the MILP, Grad-TAG and ETAP:
 :data:`FULL_SIZE_ONLY`), which judges it, and the one over every network, shown beside.
 """
@@ -15,13 +16,14 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from mtlkit.gradtag import network_losses, rademacher_projection
-from mtlkit.grouping import Candidate, network_name, subsets
+from mtlkit.gradtag import finetuned_losses, fit_steps, linear_losses, network_losses, rademacher_projection
+from mtlkit.grouping import Candidate, evaluate_selection, network_name, subsets
 from mtlkit.runs import FitConfig, RunConfig, TrackConfig, trained
+from mtlkit.selection import candidates
 from mtlkit.session import Params
 from mtlkit.stats import mean_ci
 from mtlkit.studies import task_grouping
-from mtlkit.surrogates import linearized_losses, projected_jacobians
+from mtlkit.surrogates import projected_jacobians
 
 OPTIMAL_FULL = "optimal (full-size)"
 """The exhaustive optimum over full-size networks only (a method name in the results)."""
@@ -40,12 +42,6 @@ def full_size(cands: Sequence[Candidate]) -> list[Candidate]:
     return [c for c in cands if c.name == network_name(c.tasks, "full")]
 
 
-def gradtag_ridge(p: Params) -> float:
-    """The ridge of the per-subset fit (summed mean task losses + ridge |w|^2) that matches the code's L2
-    strength ``C`` on ``n_train`` examples per task (``C`` sum of losses + |w|^2 / 2)."""
-    return 1.0 / (2.0 * p.gradtag_c * p.n_train)
-
-
 def joint_config(p: Params, seed: int, device: str = "cpu") -> dict:
     """The shared joint run of one seed (study 03's all-task network, tracked with TAG's lookahead) and
     Grad-TAG's settings, as a JSON-able dict (the sweep's cache key)."""
@@ -60,16 +56,20 @@ def joint_config(p: Params, seed: int, device: str = "cpu") -> dict:
     return {
         "run": run.to_dict(),
         "dim": p.projection_dim,
-        "ridge": gradtag_ridge(p),
+        "c": p.gradtag_c,
         "projection": "rademacher",
+        "fit": "logistic, no offset",
+        "finetune_epochs": p.finetune_epochs,
     }
 
 
 def joint_run(config: dict) -> pd.DataFrame:
     """One seed's joint run (:func:`~mtlkit.runs.trained`, with transference rows) and, from its restored
     model, Grad-TAG's estimated validation loss of every task in every full-size subset: the real network's
-    at ``theta0 + P w`` (``metric == "gradtag"``) and the linearised outputs' (``"gradtag_linear"``), with
-    ``network`` column; and the seconds of each part (``metric == "seconds"``, ``task`` = the part)."""
+    at ``theta0 + P w`` (``metric == "gradtag"``) and the linearised outputs' (``"gradtag_linear"``); what
+    they estimate, the validation losses after fine-tuning the restored model on each subset for
+    ``finetune_epochs`` epochs (``"finetuned"``), all with a ``network`` column; and the seconds of each part
+    (``metric == "seconds"``, ``task`` = the part: joint run, Grad-TAG, fine-tune)."""
     run = RunConfig.from_dict(config["run"])
     t0 = time.perf_counter()
     model, data, rows = trained(run)
@@ -82,22 +82,67 @@ def joint_run(config: dict) -> pd.DataFrame:
         s: projected_jacobians(model, data.x[s], tasks, config["dim"], run.seed, proj)
         for s in ("train", "val")
     }
-    weights: dict = {}
-    linear = linearized_losses(data, feats, subsets(tasks), config["ridge"], keep=weights)
+    weights = fit_steps(data, feats["train"][1], subsets(tasks), config["c"])
+    linear = linear_losses(data, feats, weights, ("val",))
     real = network_losses(model, data, proj, weights, ("val",))
     t2 = time.perf_counter()
+    fit = run.fit
+    tuned = finetuned_losses(
+        model,
+        data,
+        subsets(tasks),
+        epochs=config["finetune_epochs"],
+        lr=fit.lr,
+        batch_size=fit.batch_size,
+        seed=run.seed,
+    )
+    t3 = time.perf_counter()
     seconds = pd.DataFrame(
-        {"split": "all", "task": ["joint run", "Grad-TAG"], "metric": "seconds", "value": [t1 - t0, t2 - t1]}
+        {
+            "split": "all",
+            "task": ["joint run", "Grad-TAG", "fine-tune"],
+            "metric": "seconds",
+            "value": [t1 - t0, t2 - t1, t3 - t2],
+        }
     )
     return pd.concat(
         [
             rows,
             real.assign(metric="gradtag", epoch=0),
-            linear[linear.split == "val"].assign(metric="gradtag_linear", epoch=0),
+            linear.assign(metric="gradtag_linear", epoch=0),
+            tuned.assign(metric="finetuned", epoch=0),
             seconds.assign(epoch=0),
         ],
         ignore_index=True,
     )
+
+
+def grouping_rows(
+    method: str,
+    groups_by_budget: Mapping[float, Sequence[frozenset[str]]],
+    final: pd.DataFrame,
+    tasks: Sequence[str],
+) -> pd.DataFrame:
+    """A method's chosen groups (``budget -> groups``, full-size networks; overlapping groups serve each task by
+    its best network, as study 03 scores a selection) scored on each seed's test losses, as rows of
+    :func:`~mtlkit.selection.compare_methods`."""
+    rows = []
+    for s, g in final.groupby("seed"):
+        table = candidates(g, "test")
+        for b, groups in groups_by_budget.items():
+            names = [network_name(x, "full") for x in groups]
+            rows.append(
+                {
+                    "method": method,
+                    "budget": b,
+                    "seed": s,
+                    "draw": 0,
+                    "networks": " | ".join(names),
+                    "cost": float(len(names)),
+                    "test_total": evaluate_selection(names, table, tasks),
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 def regret_against(results: pd.DataFrame, reference: Mapping[str, str]) -> pd.DataFrame:
