@@ -10,8 +10,9 @@ inside a function to dodge a cycle; ``tests/test_layers.py`` checks both, and th
     6 runs        params (Param, validation), runs (RunConfig, train_and_evaluate), sweep (workers,
                   cache), session (Study: outputs, manifest), plotting (theme, shared figure pieces),
                   user_tables (a user's loss table read, checked and selected on: `mtlkit select`)
-    5 methods     grouping (searches), selection (score tables), table_checks (what a score table passes
-                  before a selection), search_budget (an exact search's size, its time limit), transference,
+    5 methods     grouping (searches), selection (score tables), subsets (every candidate network trained,
+                  seeds stacked: the ground truth's runs), table_checks (what a score table passes before a
+                  selection), search_budget (an exact search's size, its time limit), transference,
                   surrogates (subset losses estimated without training them; a grouping program), gradtag
                   and etap (those methods' pieces as their authors' code has them), fronts, agent,
                   multitasking: the papers' algorithms, no I/O
@@ -52,6 +53,7 @@ LAYERS: dict[str, int] = {
         (
             "grouping",
             "selection",
+            "subsets",
             "transference",
             "surrogates",
             "gradtag",

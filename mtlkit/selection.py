@@ -16,26 +16,20 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
-from mtlkit.data import make_data
 from mtlkit.data.standley import TableError
 from mtlkit.grouping import (
     Candidate,
     Selection,
     branch_and_bound,
-    candidate_networks,
     cheapest_cover,
     evaluate_selection,
     higher_order_approximation,
     network_name,
     random_selection,
 )
-from mtlkit.models.batched import StackedNetworks
 from mtlkit.search_budget import MAX_SECONDS, SearchClock, check_max_seconds, check_search
-from mtlkit.seeding import seed_everything
 from mtlkit.table_checks import METHODS, check_budget, check_method, check_table
-from mtlkit.train import fit_many
 
 
 def score_table(history: pd.DataFrame, upto: int | None = None) -> pd.DataFrame:
@@ -308,41 +302,3 @@ def network_epochs(n_tasks: int, epochs: int, method: str, esa_epoch: int) -> in
     if method == "HOA":
         return (n_tasks + n_tasks * (n_tasks - 1) // 2 + n_tasks) * epochs
     raise ValueError(f"no compute for {method!r}")
-
-
-def train_subsets(config: dict, networks: Sequence[tuple[frozenset[str], str]] | None = None) -> pd.DataFrame:
-    """One seed's ground truth (a pure function of ``config``): every candidate network (or only
-    ``networks``, ``(tasks, size)`` pairs such as HOA's) trained at once with
-    :func:`~mtlkit.train.fit_many` (full and half width as two stacked models); returns the per-epoch
-    history with ``network`` names, ``size`` and ``cost``."""
-    seed = int(config["seed"])
-    seed_everything(seed)
-    data = make_data(**config["data"])
-    tasks = data.task_names
-    in_dim = int(torch.tensor(data.input_shape).prod())
-    frames = []
-    wanted = candidate_networks(tasks) if networks is None else list(networks)
-    for size, width in (("full", config["width"]), ("half", max(1, config["width"] // 2))):
-        members = [g for g, s in wanted if s == size]
-        if not members:
-            continue
-        masks = torch.tensor([[t in g for t in tasks] for g in members])
-        model = StackedNetworks(len(members), in_dim, data.tasks, width=width, depth=config["depth"])
-        hist = fit_many(
-            model,
-            data,
-            masks,
-            epochs=config["epochs"],
-            lr=config["lr"],
-            batch_size=config["batch_size"],
-            seeds=[seed * 100003 + k + (0 if size == "full" else 50021) for k in range(len(members))],
-        )
-        names = [network_name(g, size) for g in members]
-        frames.append(
-            hist.assign(
-                network=hist.network.map(dict(enumerate(names))),
-                size=size,
-                cost=1.0 if size == "full" else 0.5,
-            )
-        )
-    return pd.concat(frames, ignore_index=True)

@@ -95,9 +95,7 @@ def _losses(
         for layer in stack.trunk.layers:
             acts.append(torch.relu(layer(acts[-1])))
     z = acts[-1] if trunk_grad else acts[-1].requires_grad_()
-    heads = [stack.heads[t.name] for t in tasks]  # all heads in one batched matmul
-    bias, weight = (torch.cat([getattr(h, p) for h in heads], -1) for p in ("bias", "weight"))
-    outs = torch.baddbmm(bias, z, weight).split([h.bias.shape[-1] for h in heads], -1)
+    outs = list(stack.head_outputs(z, [t.name for t in tasks]).values())  # all heads in one batched matmul
     return torch.stack([member_loss(t, o, y[t.name]) for t, o in zip(tasks, outs)], 1), acts, outs
 
 

@@ -214,7 +214,7 @@ def fit(
 
 def fit_many(
     model: nn.Module,
-    data: MultiTaskData,
+    data: MultiTaskData | Sequence[MultiTaskData],
     masks: Tensor,
     *,
     epochs: int,
@@ -228,63 +228,93 @@ def fit_many(
     ``masks[m, k]`` says whether member ``m`` learns task ``k`` (in ``model.tasks`` order); member ``m``
     draws its minibatches from its own generator seeded with ``seeds[m]``, exactly as :func:`fit` would
     with ``seed=seeds[m]``, and Adam's element-wise state keeps members independent - so each member
-    ends with the weights separate training would give (up to float rounding; tested). Every epoch,
-    each member is evaluated on ``splits``. Returns tidy rows ``(network, epoch, split, task, metric,
-    value)`` for each member's own tasks.
+    ends with the weights separate training would give (up to float rounding; tested). ``data`` is one
+    data set for every member, or ``D`` alike in tasks and sizes (e.g. one per seed): the members are
+    then ``D`` equal consecutive blocks, block ``d`` trained and evaluated on ``data[d]``. Every epoch,
+    each member is evaluated on ``splits`` (one forward pass per block). Returns tidy rows ``(network,
+    epoch, split, task, metric, value)`` for each member's own tasks.
     """
+    datas = [data] if isinstance(data, MultiTaskData) else list(data)
+    tasks, D = list(model.tasks), len(datas)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
-    tasks = [t for t in model.tasks]
     masks = masks.to(torch.bool)
-    if masks.shape != (model.n, len(tasks)) or len(seeds) != model.n:
-        raise ValueError(f"need masks of shape {(model.n, len(tasks))} and {model.n} seeds")
-    X = {s: v.flatten(1) for s, v in data.x.items()}
+    if masks.shape != (model.n, len(tasks)) or len(seeds) != model.n or model.n % D:
+        raise ValueError(
+            f"need masks of shape {(model.n, len(tasks))}, {model.n} seeds and a number of data sets that "
+            f"divides {model.n}; got masks {tuple(masks.shape)}, {len(seeds)} seeds, {D} data sets"
+        )
+    sizes = {s: datas[0].n(s) for s in ("train", *splits)}
+    if any(d.tasks != datas[0].tasks or any(d.n(s) != k for s, k in sizes.items()) for d in datas):
+        raise ValueError(f"data: the {D} data sets need the same tasks and split sizes ({sizes})")
+    n, block = sizes["train"], model.n // D
+    X = torch.cat([d.x["train"].flatten(1) for d in datas])  # block d's rows start at d * n
+    Y = {t.name: torch.cat([d.y["train"][t.name] for d in datas]) for t in tasks}
+    start = (torch.arange(model.n) // block * n)[:, None].to(X.device)
+    X_eval = [torch.cat([d.x[s].flatten(1) for s in splits]) for d in datas] if splits else []
+    Y_eval = [{t.name: torch.cat([d.y[s][t.name] for s in splits]) for t in tasks} for d in datas]
     gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-    opt = _optimizer("adam", list(model.parameters()), lr, 0.0)
+    params = list(model.parameters())
+    opt = _optimizer("adam", params, lr, 0.0)
     learners = [(t, torch.nonzero(masks[:, k])[:, 0]) for k, t in enumerate(tasks) if masks[:, k].any()]
-    n = data.n("train")
     cols: list[tuple[Tensor, int, str, str, list[Tensor]]] = []  # blocks of rows, see _member_rows
     last_val = torch.full((model.n, len(tasks)), math.nan)
     model.train()
     for epoch in range(1, epochs + 1):
-        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(X["train"].device)
+        perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(X.device) + start
         for i in range(0, n, batch_size):
             idx = perms[:, i : i + batch_size]
-            out = model(X["train"][idx])
+            out = model.outputs(X.index_select(0, idx.reshape(-1)).view(*idx.shape, -1))
             # each task's loss for the members that learn it only: no log-softmax for the others' heads
-            losses = [member_loss(t, out[t.name][m], data.y["train"][t.name][idx[m]]) for t, m in learners]
+            losses = [member_loss(t, out[t.name][m], Y[t.name][idx[m]]) for t, m in learners]
             total = torch.stack([v.sum() for v in losses]).sum()
-            if not torch.isfinite(total):
+            if not math.isfinite(total.item()):
                 per = torch.zeros(model.n, len(learners))
                 for k, ((_, m), v) in enumerate(zip(learners, losses)):
                     per[m, k] = v.detach()
                 check_finite(per, range(model.n), f"at epoch {epoch}", noun="stacked networks")
-            opt.zero_grad(set_to_none=True)
+            for q in params:  # opt.zero_grad(set_to_none=True) without its per-call overhead
+                q.grad = None
             total.backward()
             opt.step()
-        with torch.no_grad():
-            model.eval()
-            for split in splits:
-                out = model(X[split])
-                for k, t in enumerate(tasks):
-                    y = data.y[split][t.name]
-                    o = out[t.name]
-                    members = torch.nonzero(masks[:, k])[:, 0]
-                    loss = member_loss(t, o, y.expand(model.n, *y.shape))[members]
-                    values = [loss]
-                    if t.kind == "classification":
-                        values.append((o.argmax(-1) == y).float().mean(1)[members])
-                    if split == "val" and epoch == epochs:
-                        last_val[members, k] = loss
-                    cols.append((members, epoch, split, t.name, values))
-            model.train()
+        for d in range(D if splits else 0):  # rows: every task of every split in turn
+            part = slice(d * block, (d + 1) * block)
+            rows = _evaluated(model, part, X_eval[d], Y_eval[d], masks, {s: sizes[s] for s in splits})
+            cols += [(members, epoch, *rest) for members, *rest in rows]
+            for k, (members, split, _, values) in enumerate(rows):
+                if split == "val" and epoch == epochs:
+                    last_val[members, k % len(tasks)] = values[0]
     if "val" in splits:  # after the last epoch: which members' losses exploded
         for m in range(model.n):
             loss = {t.name: float(last_val[m, k]) for k, t in enumerate(tasks) if masks[m, k]}
-            cols.append(
-                (torch.tensor([m]), epochs, "val", "all", [torch.tensor([float(exploded(loss, data))])])
-            )
+            flag = torch.tensor([float(exploded(loss, datas[0]))])
+            cols.append((torch.tensor([m]), epochs, "val", "all", [flag]))
     return _member_rows(cols)
+
+
+@torch.no_grad()
+def _evaluated(
+    model: nn.Module, members: slice, x: Tensor, y: dict[str, Tensor], masks: Tensor, splits: dict[str, int]
+) -> list[tuple[Tensor, str, str, list[Tensor]]]:
+    """Blocks of :func:`fit_many`'s rows ``(members, split, task, values)`` of the stack's ``members`` (a
+    slice), every task of every split in turn, from one forward pass of ``x``: the inputs of ``splits``
+    (name: size) one after the other (``y``: their targets); as :func:`_member_rows` takes them, less
+    the epoch."""
+    model.eval()
+    out = model.outputs(x, members)
+    index, sizes, names = torch.arange(model.n)[members], list(splits.values()), list(splits)
+    rows = []
+    for k, t in enumerate(model.tasks):
+        mine = torch.nonzero(masks[members, k])[:, 0]
+        o, target = out[t.name], y[t.name]
+        hits = (o.argmax(-1) == target).float() if t.kind == "classification" else None
+        for j, (o_j, y_j) in enumerate(zip(o.split(sizes, 1), target.split(sizes))):
+            values = [member_loss(t, o_j, y_j.expand(len(o_j), *y_j.shape))[mine]]
+            if hits is not None:
+                values.append(hits.split(sizes, 1)[j].mean(1)[mine])
+            rows.append((index[mine], j, t.name, values))
+    model.train()
+    return [(m, names[j], task, v) for m, j, task, v in sorted(rows, key=lambda r: r[1])]
 
 
 def _member_rows(cols: list[tuple[Tensor, int, str, str, list[Tensor]]]) -> pd.DataFrame:

@@ -27,7 +27,8 @@ from mtlkit.grouping import (
     random_selection,
     subsets,
 )
-from mtlkit.selection import candidates, pairwise_gains, train_subsets
+from mtlkit.selection import candidates, pairwise_gains
+from mtlkit.subsets import train_subsets
 from mtlkit.tracking import affinity as affinity  # re-exported: mtlkit.transference.affinity
 
 
@@ -147,7 +148,7 @@ def hoa_members(tasks: Sequence[str]) -> list[tuple[frozenset[str], str]]:
 
 def time_hoa_networks(truth: dict, repeats: int = 1) -> float:
     """Wall seconds to train HOA's networks (:func:`hoa_members`) as study 03 trains its ground truth
-    (:func:`~mtlkit.selection.train_subsets` restricted to them) from a ground-truth config: the fastest
+    (:func:`~mtlkit.subsets.train_subsets` restricted to them) from a ground-truth config: the fastest
     of ``repeats``, on one torch thread, after a one-epoch warm-up."""
     tasks = list(truth["data"]["tasks"])
 

@@ -48,7 +48,7 @@ def joint_config(p: Params, seed: int, device: str = "cpu") -> dict:
     run = RunConfig(
         seed=seed,
         device=device,
-        data=task_grouping.truth_config(p, seed)["data"],
+        data=task_grouping.data_config(p, seed),
         model={"architecture": "hard", "width": p.width, "depth": p.depth},
         fit=FitConfig(p.joint_epochs, p.lr, p.batch_size, "equal", patience=p.patience),
         track=TrackConfig(p.every, p.lr, "optimizer"),

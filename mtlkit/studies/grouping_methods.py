@@ -23,13 +23,14 @@ import torch
 from mtlkit.grouping import subsets
 from mtlkit.params import Param, StudySpec
 from mtlkit.plotting import SELECTION_COLORS
-from mtlkit.selection import network_epochs, train_subsets
+from mtlkit.selection import network_epochs
 from mtlkit.session import Params
 from mtlkit.stats import Claim, summarize
 from mtlkit.studies import task_grouping
 from mtlkit.studies import transference as study04
 from mtlkit.studies.common import NEAR_OPTIMAL, REGRET_POINT, RHO
 from mtlkit.studies.grouping_estimators import FULL_SIZE_ONLY
+from mtlkit.subsets import train_subsets
 from mtlkit.transference import at_cap, hoa_members
 
 
@@ -244,7 +245,7 @@ def timing_configs(p: Params, seeds: Sequence[int], etap: Sequence[frozenset[str
         return [[sorted(g), size] for g, size in nets]
 
     sets = {"exhaustive": plain(every), "HOA": plain(hoa_members(tasks)), "ETAP": plain(etap_nets)}
-    return {(s,): {"truth": task_grouping.truth_config(p, s), "sets": sets} for s in seeds}
+    return {(s,): {"truth": task_grouping.truth_config(p, [s]), "sets": sets} for s in seeds}
 
 
 def compute_table(

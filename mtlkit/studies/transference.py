@@ -266,7 +266,7 @@ def run_config(p: Params, method: str, seed: int, device: str = "cpu") -> RunCon
     return RunConfig(
         seed=seed,
         device=device,
-        data=task_grouping.truth_config(p, seed)["data"],
+        data=task_grouping.data_config(p, seed),
         model={
             "architecture": "separate" if method == "single" else "hard",
             "width": p.width,
@@ -320,7 +320,7 @@ def timing_configs(p: Params, seeds: Sequence[int]) -> dict[tuple, dict]:
     return {
         (s,): {
             "run": timing_run(p, s).to_dict(),
-            "truth": task_grouping.truth_config(p, s),
+            "truth": task_grouping.truth_config(p, [s]),
             "repeats": p.timing_repeats,
         }
         for s in seeds
